@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+/// \file resilience.hpp
+/// The umbrella header: every core header (standard library only). Integrations (aws/, redis/, http.hpp,
+/// fmt.hpp, emf.hpp, sinks/) are opt-in and included separately.
+
+#include "clock.hpp"
+#include "context.hpp"
+#include "events.hpp"
+#include "policy.hpp"
+#include "resilient_call.hpp"
+#include "result.hpp"
