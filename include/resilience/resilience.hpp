@@ -5,6 +5,7 @@
 /// The umbrella header: every core header (standard library only). Integrations (aws/, redis/, http.hpp,
 /// fmt.hpp, emf.hpp, sinks/) are opt-in and included separately.
 
+#include "classify.hpp"
 #include "clock.hpp"
 #include "context.hpp"
 #include "events.hpp"
