@@ -19,9 +19,24 @@ namespace rs = resilience;
 namespace rt = resilience::testing;
 using namespace std::chrono_literals;
 
+// Counts every allocation made through operator new in this program, so that tests can assert that a
+// path allocates nothing. Sanitizer runtimes define operator new themselves: then nothing is counted and
+// the allocation tests say they were skipped.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
+#endif
+#endif
+#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
+#endif
+
 namespace {
 std::atomic<std::size_t> g_allocations{0};
 }
+#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
 void* operator new(std::size_t n) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
     if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
@@ -29,6 +44,7 @@ void* operator new(std::size_t n) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#endif
 
 namespace {
 rs::failure reset() { return rs::failure::from_error(std::make_error_code(std::errc::connection_reset)); }
@@ -216,6 +232,10 @@ TEST_CASE("fallback outside a timeout sees the timeout's verdict", "[fallback]")
 }
 
 TEST_CASE("fallback allocates nothing", "[fallback][alloc]") {
+    if (!RESILIENCE_TEST_COUNTS_ALLOCATIONS) {
+        WARN("allocation counting is off under sanitizers: skipped");
+        return;
+    }
     rs::manual_clock clock;
     rs::resilient_call call{rs::fallback{[](const rs::failure&) { return 7; }}, rs::fallback{3}, clock};
     rs::resilient_call selective{rs::fallback{3, rs::failure_kinds{rs::failure_kind::timeout}}, clock};
