@@ -4,6 +4,10 @@
 #include <resilience/resilient_call.hpp>
 #include <resilience/testing.hpp>
 #include <resilience/timeout.hpp>
+#if __has_include(<resilience/retry.hpp>)
+#include <resilience/retry.hpp>
+#define RESILIENCE_TEST_HAVE_RETRY 1
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -339,3 +343,80 @@ TEST_CASE("one timeout composition used from many threads", "[timeout][concurren
     for (auto& t : threads) t.join();
     CHECK(ok.load() == 8 * 2000);
 }
+
+#if defined(RESILIENCE_TEST_HAVE_RETRY)
+TEST_CASE("timeout outside retry is the overall budget", "[timeout][retry]") {
+    rt::harness h;
+    const auto t0 = h.clock().now();
+    rt::script<int> s{h.clock(), {rt::fails(std::errc::connection_reset, 300ms)}};
+    auto call = h.compose(rs::timeout{1s}, rs::retry{{.max_attempts = 10, .backoff = rs::constant_backoff{100ms}}});
+
+    auto r = call(s);
+
+    // Attempts at 0, 400 and 800 ms share one deadline; the third returns at 1100 ms, too late for
+    // another retry.
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == rs::failure_kind::timeout);
+    CHECK(r.error().cause == rs::failure_kind::error);
+    CHECK(r.error().attempts == 3);
+    CHECK(s.deadlines_seen() == std::vector<rs::time_point>{t0 + 1s, t0 + 1s, t0 + 1s});
+    CHECK(s.remaining_seen() == std::vector<rs::duration>{1s, 600ms, 200ms});
+    CHECK(s.attempts_seen() == std::vector<std::uint32_t>{1, 2, 3});
+    CHECK(h.events().count(rs::event_type::retry_scheduled) == 2);
+}
+
+TEST_CASE("timeout inside retry is per attempt", "[timeout][retry]") {
+    rt::harness h;
+    const auto t0 = h.clock().now();
+    rt::script<int> s{h.clock(), {rt::returns(1, 300ms), rt::returns(2, 300ms), rt::returns(3, 50ms)}};
+    auto call = h.compose(rs::retry{{.max_attempts = 3, .backoff = rs::constant_backoff{100ms}}}, rs::timeout{200ms});
+
+    auto r = call(s);
+
+    // Each attempt gets a fresh 200 ms; the two late answers are timeouts, which retry retries.
+    REQUIRE(r);
+    CHECK(*r == 3);
+    CHECK(s.deadlines_seen() == std::vector<rs::time_point>{t0 + 200ms, t0 + 600ms, t0 + 1000ms});
+    CHECK(s.remaining_seen() == std::vector<rs::duration>{200ms, 200ms, 200ms});
+    CHECK(h.events().count(rs::event_type::timeout, "timeout") == 2);
+    CHECK(h.events().count(rs::event_type::retry_scheduled) == 2);
+    auto retries = h.events().of_type(rs::event_type::retry_scheduled);
+    REQUIRE(retries[0].error);
+    CHECK(retries[0].error->kind == rs::failure_kind::timeout);
+}
+
+TEST_CASE("per-attempt timeouts never extend the caller's deadline", "[timeout][retry]") {
+    rt::harness h;
+    const auto t0 = h.clock().now();
+    rt::script<int> s{h.clock(), {rt::fails(std::errc::connection_reset, 100ms)}};
+    auto call = h.compose(rs::timeout{1s}, rs::retry{{.max_attempts = 10, .backoff = rs::constant_backoff{100ms}}},
+                          rs::timeout{400ms});
+
+    auto r = call(s, h.deadline_in(700ms));
+
+    // Attempts start at 0, 200, 400 and 600 ms: their own 400 ms is cut to the caller's 700 ms once it
+    // would reach past it.
+    CHECK(s.deadlines_seen() == std::vector<rs::time_point>{t0 + 400ms, t0 + 600ms, t0 + 700ms, t0 + 700ms});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == rs::failure_kind::deadline_exceeded);
+    CHECK(r.error().cause == rs::failure_kind::error);
+    CHECK(r.error().attempts == 4);
+}
+
+TEST_CASE("a per-attempt timeout's refusal ends the retries", "[timeout][retry]") {
+    rt::harness h;
+    rt::script<int> s{h.clock(), {rt::fails(std::errc::connection_reset, 100ms)}};
+    auto call = h.compose(rs::retry{{.max_attempts = 10, .backoff = rs::constant_backoff{100ms}}},
+                          rs::timeout{{.duration = 300ms, .min_remaining = 150ms}});
+
+    auto r = call(s, h.deadline_in(500ms));
+
+    // Attempt 3 would start at 400 ms with 100 ms left: refused, and not retried (nothing else fits).
+    CHECK(s.calls() == 2);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == rs::failure_kind::deadline_exceeded);
+    CHECK(r.error().hint == rs::transience::permanent);
+    CHECK(r.error().attempts == 2);
+    CHECK(h.clock().now() == h.clock().start() + 400ms);
+}
+#endif
