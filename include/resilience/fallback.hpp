@@ -39,10 +39,13 @@ struct handle_all_failures {
 /// allocation. Thread-safe (immutable).
 class failure_kinds {
 public:
+    /// The set of `kinds` (an empty set accepts nothing).
     constexpr failure_kinds(std::initializer_list<failure_kind> kinds) noexcept {
         for (failure_kind k : kinds) mask_ = static_cast<std::uint32_t>(mask_ | bit(k));
     }
+    /// True when `k` is in the set.
     [[nodiscard]] constexpr bool contains(failure_kind k) const noexcept { return (mask_ & bit(k)) != 0; }
+    /// The predicate: true when `f.kind` is in the set.
     [[nodiscard]] constexpr bool operator()(const failure& f) const noexcept { return contains(f.kind); }
 
 private:

@@ -304,7 +304,8 @@ private:
 
 // --- recording listener ------------------------------------------------------------------------------
 
-/// An owned copy of an `event`: valid after `on_event` returns.
+/// An owned copy of an `event`: valid after `on_event` returns. Each field is the `event` field of the
+/// same name (see events.hpp), views copied into strings. A value type.
 struct recorded_event {
     event_type type = event_type::attempt_started;
     std::string policy;
