@@ -9,6 +9,8 @@
 #include "clock.hpp"
 #include "context.hpp"
 #include "events.hpp"
+#include "fallback.hpp"
 #include "policy.hpp"
 #include "resilient_call.hpp"
 #include "result.hpp"
+#include "timeout.hpp"
