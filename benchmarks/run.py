@@ -1,0 +1,570 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Runs the benchmark suite and writes the figures into docs/performance.md.
+
+    python3 benchmarks/run.py                      # build (Release), run, measure compile cost, write
+    python3 benchmarks/run.py --repetitions 9      # more repetitions
+    python3 benchmarks/run.py --no-build --build-dir build/release
+    python3 benchmarks/run.py --output -           # print the generated section instead
+
+What it does:
+  1. configures and builds the benchmark programs in a Release build directory (only the
+     `resilience_benchmarks` target; -j2), unless --no-build;
+  2. runs every benchmarks/bench_* program with --benchmark_repetitions and aggregates only, waiting
+     (up to --max-wait seconds) for the 1-minute load average to drop below --quiet-load first, and
+     records the load each program ran under;
+  3. times the compilation of benchmarks/compile_cost/*.cpp (median of --compile-runs) with the C++
+     compiler of the build and, if present, clang++;
+  4. renders markdown tables (medians, `resilience / hand_written`, `resilience - direct`, thread
+     scaling, targets met or missed) with a description of the machine, and replaces the part of the
+     output file between the `<!-- benchmarks:begin -->` and `<!-- benchmarks:end -->` markers (the
+     prose around them is kept). Without markers the file is (re)written whole.
+
+Benchmark naming contract (see benchmarks/bench_common.hpp): `<scenario>/<variant>[/threads:N][/real_time]`
+where `<variant>` is one of `direct`, `hand_written`, `resilience`, or a free name for single figures
+(`clock/steady_clock_now`, `file_sink/fsync_per_record`). Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN = "<!-- benchmarks:begin -->"
+END = "<!-- benchmarks:end -->"
+VARIANTS = ("direct", "hand_written", "resilience")
+
+# Targets of issue 5, checked against the figures (reported, never asserted).
+PIPELINE = "pipeline"
+REJECTIONS = ("reject/circuit_open", "reject/bulkhead_full", "reject/rate_limited")
+SCALING = ("contention/circuit_breaker", "contention/bulkhead")
+
+# Order of the scenarios in the tables; anything else follows, alphabetically.
+ORDER = [
+    "call",
+    "happy/retry",
+    "happy/timeout",
+    "happy/circuit_breaker",
+    "happy/bulkhead",
+    "happy/rate_limiter",
+    "happy/fallback",
+    "happy/dead_letter",
+    "pipeline",
+    "pipeline/built_per_call",
+    "reject/circuit_open",
+    "reject/bulkhead_full",
+    "reject/rate_limited",
+    "reject/deadline_exceeded",
+    "retry/fails_twice_then_succeeds",
+]
+
+
+def log(msg: str) -> None:
+    print(f"run.py: {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, text=True, **kw)
+
+
+# --- build -----------------------------------------------------------------------------------------
+
+
+def build(build_dir: Path, cxx: str | None, jobs: int) -> None:
+    cfg = [
+        "cmake", "-S", str(ROOT), "-B", str(build_dir),
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DRESILIENCE_BUILD_BENCHMARKS=ON",
+        "-DRESILIENCE_BUILD_TESTS=OFF",
+        "-DRESILIENCE_BUILD_EXAMPLES=OFF",
+        "-DRESILIENCE_BUILD_TOOLS=OFF",
+    ]
+    if not (build_dir / "CMakeCache.txt").exists() and shutil.which("ninja"):
+        cfg += ["-G", "Ninja"]
+    if cxx:
+        cfg.append(f"-DCMAKE_CXX_COMPILER={cxx}")
+    log("configuring " + str(build_dir))
+    run(cfg, stdout=subprocess.DEVNULL)
+    log("building resilience_benchmarks")
+    run(["cmake", "--build", str(build_dir), "--target", "resilience_benchmarks", "-j", str(jobs)])
+
+
+def cache_value(build_dir: Path, key: str) -> str | None:
+    cache = build_dir / "CMakeCache.txt"
+    if not cache.exists():
+        return None
+    for line in cache.read_text(errors="replace").splitlines():
+        m = re.match(rf"^{re.escape(key)}:[A-Z]+=(.*)$", line)
+        if m:
+            return m.group(1)
+    return None
+
+
+def find_programs(build_dir: Path, only: str | None) -> list[Path]:
+    found = sorted(p for p in (build_dir / "benchmarks").glob("bench_*")
+                   if p.is_file() and os.access(p, os.X_OK))
+    if only:
+        found = [p for p in found if re.search(only, p.name)]
+    return found
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+
+def load1() -> float:
+    return os.getloadavg()[0]
+
+
+def wait_for_quiet(threshold: float, max_wait: float) -> float:
+    """Waits until the 1-minute load average is below `threshold` (or `max_wait` passed); returns it."""
+    deadline = time.monotonic() + max_wait
+    load = load1()
+    announced = False
+    while load >= threshold and time.monotonic() < deadline:
+        if not announced:
+            log(f"load average {load:.2f} >= {threshold}: waiting up to {max_wait:.0f}s for a quieter machine")
+            announced = True
+        time.sleep(5)
+        load = load1()
+    return load
+
+
+def run_program(exe: Path, args: argparse.Namespace) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+        out = Path(tmp.name)
+    try:
+        load_before = wait_for_quiet(args.quiet_load, args.max_wait)
+        cmd = [
+            str(exe),
+            f"--benchmark_repetitions={args.repetitions}",
+            "--benchmark_report_aggregates_only=true",
+            f"--benchmark_min_time={args.min_time}",
+            f"--benchmark_out={out}",
+            "--benchmark_out_format=json",
+        ]
+        if args.filter:
+            cmd.append(f"--benchmark_filter={args.filter}")
+        log(f"running {exe.name} (load {load_before:.2f})")
+        proc = subprocess.run(cmd, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            raise SystemExit(f"run.py: {exe.name} failed (exit {proc.returncode}): a benchmark check failed")
+        data = json.loads(out.read_text())
+        data["load_before"] = load_before
+        data["load_after"] = load1()
+        data["program"] = exe.name
+        return data
+    finally:
+        out.unlink(missing_ok=True)
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+
+
+def parse_name(run_name: str) -> tuple[str, str, int]:
+    """`happy/retry/resilience/threads:2/real_time` -> ("happy/retry", "resilience", 2)."""
+    parts = run_name.split("/")
+    threads = 1
+    kept = []
+    for p in parts:
+        m = re.fullmatch(r"threads:(\d+)", p)
+        if m:
+            threads = int(m.group(1))
+        elif p in ("real_time", "manual_time", "process_time"):
+            continue
+        else:
+            kept.append(p)
+    if len(kept) >= 2 and kept[-1] in VARIANTS:
+        return "/".join(kept[:-1]), kept[-1], threads
+    return "/".join(kept), "", threads
+
+
+def collect(runs: list[dict]) -> dict:
+    """{(scenario, variant, threads): {median_ns, cpu_ns, real_ns, cv, items_per_second, program, load}}"""
+    rows: dict = {}
+    for data in runs:
+        for b in data.get("benchmarks", []):
+            if b.get("run_type") != "aggregate" or b.get("error_occurred"):
+                continue
+            key = parse_name(b["run_name"])
+            row = rows.setdefault(key, {"program": data["program"], "load": data["load_before"]})
+            agg = b.get("aggregate_name")
+            unit = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+            if agg == "median":
+                row["real_ns"] = b["real_time"] * unit
+                row["cpu_ns"] = b["cpu_time"] * unit
+                if "items_per_second" in b:
+                    row["items_per_second"] = b["items_per_second"]
+            elif agg == "cv":
+                row["cv"] = b["real_time"] if key[2] > 1 else b["cpu_time"]
+    # Contention rows are wall-clock figures (->UseRealTime()): time per call across all threads.
+    # Single-threaded rows use CPU time, which other processes on a shared machine disturb less.
+    for (scenario, variant, threads), row in rows.items():
+        if "real_ns" in row:
+            row["ns"] = row["real_ns"] if threads > 1 or scenario.startswith("contention/") else row["cpu_ns"]
+    return rows
+
+
+# --- compile cost ----------------------------------------------------------------------------------
+
+
+def umbrella_std_headers() -> list[str]:
+    """Standard headers reached from <resilience/resilience.hpp> through the library's own includes."""
+    seen: set[Path] = set()
+    std: set[str] = set()
+    todo = [ROOT / "include" / "resilience" / "resilience.hpp"]
+    while todo:
+        p = todo.pop()
+        if p in seen or not p.exists():
+            continue
+        seen.add(p)
+        for line in p.read_text(errors="replace").splitlines():
+            m = re.match(r'\s*#\s*include\s*"([^"]+)"', line)
+            if m:
+                todo.append((p.parent / m.group(1)).resolve())
+                continue
+            m = re.match(r"\s*#\s*include\s*<([^>]+)>", line)
+            if m and not m.group(1).startswith("resilience/"):
+                std.add(m.group(1))
+    return sorted(std)
+
+
+def time_compile(cxx: str, src: Path, runs: int) -> float:
+    cmd = [cxx, "-std=c++20", "-O2", f"-I{ROOT / 'include'}", "-c", str(src), "-o", os.devnull]
+    subprocess.run(cmd, check=True)  # warm the file cache; also fails loudly on a compile error
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def preprocessed_lines(cxx: str, src: Path) -> int:
+    out = subprocess.run([cxx, "-std=c++20", "-E", "-P", f"-I{ROOT / 'include'}", str(src)],
+                         check=True, text=True, capture_output=True).stdout
+    return sum(1 for line in out.splitlines() if line.strip())
+
+
+def compile_cost(compilers: list[str], runs: int) -> dict:
+    src_dir = ROOT / "benchmarks" / "compile_cost"
+    tus = [src_dir / "baseline.cpp", src_dir / "resilience.cpp"]
+    with tempfile.TemporaryDirectory() as tmp:
+        std_only = Path(tmp) / "std_headers_only.cpp"
+        headers = umbrella_std_headers()
+        std_only.write_text("".join(f"#include <{h}>\n" for h in headers) + "int main() {}\n")
+        result = {"std_headers": headers, "compilers": {}}
+        for cxx in compilers:
+            version = subprocess.run([cxx, "--version"], text=True, capture_output=True).stdout.splitlines()[0]
+            per = {"version": version, "tus": {}}
+            for tu in tus + [std_only]:
+                log(f"compile cost: {cxx} {tu.name}")
+                per["tus"][tu.stem] = {
+                    "seconds": time_compile(cxx, tu, runs),
+                    "lines": preprocessed_lines(cxx, tu),
+                }
+            result["compilers"][cxx] = per
+    return result
+
+
+# --- the machine -----------------------------------------------------------------------------------
+
+
+def machine(runs: list[dict], build_dir: Path) -> dict:
+    info = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info["cpu"] = info.get("cpu") or platform.processor() or "unknown"
+    info["logical_cpus"] = os.cpu_count()
+    try:
+        info["clocksource"] = Path("/sys/devices/system/clocksource/clocksource0/current_clocksource").read_text().strip()
+    except OSError:
+        info["clocksource"] = "unknown"
+    info["kernel"] = f"{platform.system()} {platform.release()}"
+    layers = []
+    for flag in ("--vm", "--container"):
+        try:
+            v = subprocess.run(["systemd-detect-virt", flag], text=True, capture_output=True).stdout.strip()
+        except OSError:
+            v = ""
+        if v and v != "none":
+            layers.append(v)
+    info["virtualization"] = " + ".join(layers) if layers else "none detected"
+    cxx = cache_value(build_dir, "CMAKE_CXX_COMPILER") or "c++"
+    try:
+        info["compiler"] = subprocess.run([cxx, "--version"], text=True, capture_output=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        info["compiler"] = cxx
+    info["build_type"] = cache_value(build_dir, "CMAKE_BUILD_TYPE") or "unknown"
+    flags = cache_value(build_dir, f"CMAKE_CXX_FLAGS_{info['build_type'].upper()}") or ""
+    info["flags"] = flags.strip()
+    ctx = runs[0].get("context", {}) if runs else {}
+    info["mhz"] = ctx.get("mhz_per_cpu")
+    info["caches"] = ", ".join(
+        f"L{c['level']} {c['type'][0]} {c['size'] // 1024} KiB" + (f" (shared by {c['num_sharing']})" if c.get("num_sharing", 1) > 1 else "")
+        for c in ctx.get("caches", []))
+    info["benchmark_library_build"] = ctx.get("library_build_type", "unknown")
+    try:
+        info["benchmark_version"] = subprocess.run(["pkg-config", "--modversion", "benchmark"], text=True,
+                                                   capture_output=True).stdout.strip() or "unknown"
+    except OSError:
+        info["benchmark_version"] = "unknown"
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], text=True,
+                             capture_output=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               text=True, capture_output=True).stdout.strip()
+        info["commit"] = rev + (" (with uncommitted changes)" if dirty else "")
+    except OSError:
+        info["commit"] = "unknown"
+    loads = [r["load_before"] for r in runs] + [r["load_after"] for r in runs]
+    info["load_min"] = min(loads) if loads else None
+    info["load_max"] = max(loads) if loads else None
+    info["date"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return info
+
+
+# --- rendering -------------------------------------------------------------------------------------
+
+
+def fmt_ns(v: float | None) -> str:
+    if v is None:
+        return "—"
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def scenario_sort_key(s: str) -> tuple:
+    return (ORDER.index(s), s) if s in ORDER else (len(ORDER), s)
+
+
+def render(rows: dict, cc: dict | None, info: dict, args: argparse.Namespace) -> str:
+    out: list[str] = []
+    w = out.append
+    w(BEGIN)
+    w("<!-- Generated by benchmarks/run.py; edit the prose outside these markers only. -->")
+    w("")
+    w(f"Measured {info['date']} at commit `{info['commit']}`: median of {args.repetitions} repetitions "
+      f"(`--benchmark_min_time={args.min_time}`), {info['build_type']} build.")
+    w("")
+
+    # Per-call table.
+    triples: dict[str, dict[str, dict]] = {}
+    for (scenario, variant, threads), row in rows.items():
+        if threads == 1 and variant and "ns" in row and not scenario.startswith("contention/"):
+            triples.setdefault(scenario, {})[variant] = row
+    w("### Cost per call")
+    w("")
+    w("Nanoseconds per call (CPU time, median). *direct*: the dependency alone; *hand-written*: the same "
+      "behaviour written by hand with atomics and clock reads, no library; *resilience*: through "
+      "`resilient_call`. The dependency is an opaque function behind a volatile pointer (about 1 ns).")
+    w("")
+    w("| scenario | direct | hand-written | resilience | resilience / hand-written | resilience − direct |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for scenario in sorted(triples, key=scenario_sort_key):
+        t = triples[scenario]
+        d = t.get("direct", {}).get("ns")
+        h = t.get("hand_written", {}).get("ns")
+        r = t.get("resilience", {}).get("ns")
+        ratio = f"{r / h:.2f}×" if r is not None and h else "—"
+        diff = f"{r - d:+.1f}" if r is not None and d is not None else "—"
+        w(f"| `{scenario}` | {fmt_ns(d)} | {fmt_ns(h)} | {fmt_ns(r)} | {ratio} | {diff} |")
+    w("")
+
+    # Contention.
+    cont: dict[tuple[str, str], dict[int, dict]] = {}
+    for (scenario, variant, threads), row in rows.items():
+        if scenario.startswith("contention/") and "ns" in row:
+            cont.setdefault((scenario, variant), {})[threads] = row
+    if cont:
+        w("### Contention")
+        w("")
+        w("Throughput of a shared object on its uncontended path (the breaker closed, the bulkhead never "
+          "full), in millions of calls per second over all threads (wall-clock time), and the scaling "
+          "from 1 to 2 threads. On a machine with 2 logical CPUs, perfect scaling is 2.00×.")
+        w("")
+        w("| scenario | variant | 1 thread | 2 threads | scaling |")
+        w("|---|---|---:|---:|---:|")
+        for (scenario, variant) in sorted(cont, key=lambda k: (k[0], VARIANTS.index(k[1]) if k[1] in VARIANTS else 9)):
+            by = cont[(scenario, variant)]
+            t1 = 1e3 / by[1]["ns"] if 1 in by else None
+            t2 = 1e3 / by[2]["ns"] if 2 in by else None
+            sc = f"{t2 / t1:.2f}×" if t1 and t2 else "—"
+            w(f"| `{scenario}` | {variant} | {t1:.1f} | {t2:.1f} | {sc} |" if t1 and t2 else
+              f"| `{scenario}` | {variant} | {fmt_ns(t1)} | {fmt_ns(t2)} | {sc} |")
+        w("")
+
+    # Single figures (throughput, reference costs).
+    singles = {s: row for (s, v, th), row in rows.items() if not v and "ns" in row}
+    if singles:
+        w("### Other figures")
+        w("")
+        w("| benchmark | time per operation | operations per second |")
+        w("|---|---:|---:|")
+        for s in sorted(singles):
+            row = singles[s]
+            ips = row.get("items_per_second") or (1e9 / row["ns"] if row["ns"] else None)
+            w(f"| `{s}` | {fmt_ns(row['ns'])} ns | {ips:,.0f} |")
+        w("")
+
+    # Targets.
+    w("### Targets")
+    w("")
+    w("| target | measured | verdict |")
+    w("|---|---:|---|")
+
+    def verdict(ok: bool, miss: str) -> str:
+        return "met" if ok else f"**missed** ({miss})"
+
+    p = triples.get(PIPELINE, {})
+    pr, ph, pd = (p.get(v, {}).get("ns") for v in ("resilience", "hand_written", "direct"))
+    if pr is not None and ph:
+        ratio = pr / ph
+        w(f"| full pipeline ≤ 1.5× hand-written | {ratio:.2f}× | {verdict(ratio <= 1.5, f'by {ratio - 1.5:.2f}×, {pr - 1.5 * ph:.1f} ns')} |")
+    else:
+        w("| full pipeline ≤ 1.5× hand-written | not measured | — |")
+    if pr is not None and pd is not None:
+        over = pr - pd
+        w(f"| full pipeline ≤ 25 ns above a direct call | {over:+.1f} ns | {verdict(over <= 25, f'by {over - 25:.1f} ns')} |")
+    else:
+        w("| full pipeline ≤ 25 ns above a direct call | not measured | — |")
+    for s in REJECTIONS:
+        r = triples.get(s, {}).get("resilience", {}).get("ns")
+        if r is None:
+            w(f"| `{s}` ≤ 20 ns | not measured | — |")
+        else:
+            w(f"| `{s}` ≤ 20 ns | {fmt_ns(r)} ns | {verdict(r <= 20, f'by {r - 20:.1f} ns')} |")
+    for s in SCALING:
+        by = cont.get((s, "resilience"), {})
+        if 1 in by and 2 in by:
+            sc = by[1]["ns"] / by[2]["ns"]
+            w(f"| `{s}` 2-thread throughput ≥ 1.5× 1-thread | {sc:.2f}× | {verdict(sc >= 1.5, f'by {1.5 - sc:.2f}×')} |")
+        else:
+            w(f"| `{s}` 2-thread throughput ≥ 1.5× 1-thread | not measured | — |")
+    w("")
+
+    # Compile cost.
+    if cc:
+        w("### Compile cost")
+        w("")
+        w("Wall time to compile one translation unit (`-std=c++20 -O2 -c`, median of "
+          f"{args.compile_runs} runs) and its preprocessed size (non-blank lines). `baseline.cpp` includes "
+          "`<chrono>`, `<atomic>` and `<tuple>` and hand-writes the pipeline; `resilience.cpp` includes "
+          "`<resilience/resilience.hpp>` and makes one `resilient_call`; `std_headers_only` includes just "
+          "the standard headers the umbrella header reaches, and no library code.")
+        w("")
+        w("| compiler | baseline.cpp | resilience.cpp | std_headers_only | resilience − baseline |")
+        w("|---|---:|---:|---:|---:|")
+        for cxx, per in cc["compilers"].items():
+            t = per["tus"]
+            b, r, s = t["baseline"], t["resilience"], t["std_headers_only"]
+            w(f"| {per['version']} | {b['seconds']:.2f} s ({b['lines']:,} lines) | {r['seconds']:.2f} s "
+              f"({r['lines']:,} lines) | {s['seconds']:.2f} s ({s['lines']:,} lines) | "
+              f"+{r['seconds'] - b['seconds']:.2f} s |")
+        w("")
+        w("Standard headers reached from the umbrella header: " + ", ".join(f"`<{h}>`" for h in cc["std_headers"]) + ".")
+        w("")
+
+    # Machine.
+    w("### Machine")
+    w("")
+    w(f"- CPU: {info['cpu']}, {info['logical_cpus']} logical CPUs"
+      + (f", {info['mhz']} MHz" if info.get("mhz") else "") + f"; virtualization: {info['virtualization']}")
+    if info.get("caches"):
+        w(f"- caches: {info['caches']}")
+    w(f"- kernel: {info['kernel']}; clock source: `{info['clocksource']}`")
+    w(f"- compiler: {info['compiler']}; build type {info['build_type']} (`{info['flags']}`)")
+    w(f"- Google Benchmark {info['benchmark_version']} (library built as `{info['benchmark_library_build']}` "
+      "by the distribution; the timing loop is inlined from its header)")
+    if info.get("load_min") is not None:
+        quiet = info["load_max"] < 1.0
+        w(f"- 1-minute load average while measuring: {info['load_min']:.2f} to {info['load_max']:.2f}"
+          + ("" if quiet else " — **the machine was busy**: treat the figures as upper bounds"))
+    w("")
+    w(END)
+    return "\n".join(out) + "\n"
+
+
+def write_output(path: str, section: str) -> None:
+    if path == "-":
+        sys.stdout.write(section)
+        return
+    p = Path(path)
+    if p.exists():
+        text = p.read_text()
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            _, tail = rest.split(END, 1)
+            p.write_text(head + section.rstrip("\n") + tail)
+            log(f"updated the generated section of {p}")
+            return
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text("# Performance\n\n" + section)
+    log(f"wrote {p}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default=str(ROOT / "build" / "benchmarks"))
+    ap.add_argument("--no-build", action="store_true", help="use the programs already built in --build-dir")
+    ap.add_argument("--cxx", help="C++ compiler for the benchmark build (default: CMake's choice)")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--repetitions", type=int, default=5)
+    ap.add_argument("--min-time", type=float, default=0.5, help="--benchmark_min_time per repetition (seconds)")
+    ap.add_argument("--filter", help="--benchmark_filter regex passed to every program")
+    ap.add_argument("--programs", help="regex selecting the bench_* programs to run")
+    ap.add_argument("--quiet-load", type=float, default=1.0, help="wait for the 1-minute load average to drop below this")
+    ap.add_argument("--max-wait", type=float, default=120.0, help="longest wait for a quiet machine, per program (s)")
+    ap.add_argument("--compile-runs", type=int, default=5)
+    ap.add_argument("--no-compile-cost", action="store_true")
+    ap.add_argument("--json", help="also save the raw results (all programs) to this file")
+    ap.add_argument("--output", default=str(ROOT / "docs" / "performance.md"), help="markdown file to update, or - for stdout")
+    args = ap.parse_args()
+
+    build_dir = Path(args.build_dir)
+    if not args.no_build:
+        build(build_dir, args.cxx, args.jobs)
+    programs = find_programs(build_dir, args.programs)
+    if not programs:
+        raise SystemExit(f"run.py: no bench_* programs in {build_dir / 'benchmarks'}")
+
+    runs = [run_program(exe, args) for exe in programs]
+    rows = collect(runs)
+
+    cc = None
+    if not args.no_compile_cost:
+        compilers = [cache_value(build_dir, "CMAKE_CXX_COMPILER") or "c++"]
+        clang = shutil.which("clang++")
+        if clang and all(Path(c).name != "clang++" for c in compilers):
+            compilers.append(clang)
+        cc = compile_cost(compilers, args.compile_runs)
+
+    info = machine(runs, build_dir)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"runs": runs, "compile_cost": cc, "machine": info}, indent=1))
+    write_output(args.output, render(rows, cc, info, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

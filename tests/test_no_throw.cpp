@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+//
+// Exceptions proof: the library throws nothing of its own -- not on the happy path, not on a rejection,
+// not when a deadline has passed -- and a rejected call never reaches the callable.
+//
+// Two independent witnesses:
+// - a callable that counts its invocations and throws when invoked: on a rejection path it must not
+//   have run, and the call must return the rejection as a value;
+// - every `throw` in the process goes through the C++ runtime's `__cxa_throw`; this TU interposes it
+//   (glibc/libstdc++ and libc++abi on Linux) and counts the throws made by the current thread, so a
+//   throw that the library caught itself would still be seen. Where interposition is not available
+//   the second witness is skipped and says so.
+// The third witness, the library compiled with -fno-exceptions, is tests/flags/no_exceptions.cpp.
+
+#include "support/catch.hpp"
+
+#include <resilience/fallback.hpp>
+#include <resilience/resilient_call.hpp>
+#include <resilience/timeout.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <typeinfo>
+
+#if defined(__linux__) && defined(__has_include)
+#if __has_include(<dlfcn.h>)
+#define RESILIENCE_TEST_COUNTS_THROWS 1
+#endif
+#endif
+#ifndef RESILIENCE_TEST_COUNTS_THROWS
+#define RESILIENCE_TEST_COUNTS_THROWS 0
+#endif
+
+#if RESILIENCE_TEST_COUNTS_THROWS
+#include <cxxabi.h>  // the runtime's own declaration of __cxa_throw, which the definition below matches
+#include <dlfcn.h>
+#endif
+
+namespace {
+thread_local std::uint64_t throws = 0;
+}  // namespace
+
+#if RESILIENCE_TEST_COUNTS_THROWS
+// The runtime's entry point for every throw expression. Counting, then forwarding to the real one.
+namespace __cxxabiv1 {
+extern "C" void __cxa_throw(void* object, std::type_info* type, void (*destroy)(void*)) {
+    using real_t = void (*)(void*, std::type_info*, void (*)(void*));
+    static const real_t real = reinterpret_cast<real_t>(dlsym(RTLD_NEXT, "__cxa_throw"));
+    ++throws;
+    if (real == nullptr) std::abort();
+    real(object, type, destroy);
+    std::abort();  // the real __cxa_throw does not return
+}
+}  // namespace __cxxabiv1
+#endif
+
+namespace {
+
+namespace rs = resilience;
+using namespace std::chrono_literals;
+
+/// Throws made by this thread while `f` runs.
+template <class F>
+std::uint64_t throws_during(F&& f) {
+    const std::uint64_t before = throws;
+    f();
+    return throws - before;
+}
+
+/// A callable that counts its invocations and throws when `throwing`.
+struct counting_callable {
+    std::atomic<int>* invocations;
+    bool throwing = true;
+    rs::result<int> operator()() const {
+        invocations->fetch_add(1);
+        if (throwing) throw std::runtime_error("the dependency threw");
+        return 42;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the throw counter sees throws, including caught ones", "[no_throw]") {
+    if (!RESILIENCE_TEST_COUNTS_THROWS) {
+        WARN("__cxa_throw interposition is not available here: only the callable counters are checked");
+        return;
+    }
+    const auto n = throws_during([] {
+        try {
+            throw std::runtime_error("seen");
+        } catch (const std::exception&) {
+        }
+    });
+    CHECK(n == 1);
+}
+
+TEST_CASE("a callable's exception is caught once and returned as a failure", "[no_throw]") {
+    std::atomic<int> invocations{0};
+    rs::resilient_call<> call{};
+    const counting_callable f{&invocations};
+    rs::result<int> r = rs::failure::of(rs::failure_kind::cancelled);
+    const auto n = throws_during([&] { r = call(f); });
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().kind == rs::failure_kind::error);
+    CHECK(r.error().exception != nullptr);
+    CHECK(invocations.load() == 1);
+    if (RESILIENCE_TEST_COUNTS_THROWS) CHECK(n == 1);  // the callable's own throw, nothing more
+}
+
+TEST_CASE("happy paths throw nothing", "[no_throw]") {
+    std::atomic<int> invocations{0};
+    const counting_callable f{&invocations, false};
+    SECTION("timeout") {
+        rs::resilient_call call{rs::timeout{1s}};
+        CHECK(throws_during([&] { CHECK(call(f).has_value()); }) == 0);
+    }
+    SECTION("fallback, not used") {
+        rs::resilient_call call{rs::fallback{7}};
+        CHECK(throws_during([&] { CHECK(*call(f) == 42); }) == 0);
+    }
+    CHECK(invocations.load() == 1);
+}
+
+TEST_CASE("a passed deadline is refused without running or throwing", "[no_throw]") {
+    std::atomic<int> invocations{0};
+    const counting_callable f{&invocations};
+    rs::call_options opts{.deadline = std::chrono::steady_clock::now() - 1s};
+    SECTION("bare composition") {
+        rs::resilient_call<> call{};
+        rs::result<int> r = 0;
+        CHECK(throws_during([&] { r = call(f, opts); }) == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::deadline_exceeded);
+    }
+    SECTION("under a timeout") {
+        rs::resilient_call call{rs::timeout{1s}};
+        rs::result<int> r = 0;
+        CHECK(throws_during([&] { r = call(f, opts); }) == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::deadline_exceeded);
+    }
+    SECTION("a timeout expiring on a manual clock is a value too") {
+        rs::manual_clock clk;
+        rs::resilient_call call{clk, rs::timeout{10ms}};
+        auto slow = [&clk] {
+            clk.advance(20ms);
+            return rs::result<int>(1);
+        };
+        rs::result<int> r = 0;
+        CHECK(throws_during([&] { r = call(slow); }) == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::timeout);
+    }
+    CHECK(invocations.load() == 0);
+}
