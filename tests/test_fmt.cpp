@@ -4,6 +4,8 @@
 
 #include <resilience/fmt.hpp>
 #include <resilience/http.hpp>
+#include <resilience/circuit_breaker.hpp>
+#include <resilience/dead_letter.hpp>
 
 #include <chrono>
 #include <stdexcept>
@@ -69,7 +71,49 @@ TEST_CASE("a failure formats with everything known", "[fmt]") {
     }
 }
 
+TEST_CASE("circuit_state formats as its name", "[fmt]") {
+    CHECK(fmt::format("{}", rs::circuit_state::closed) == "closed");
+    CHECK(fmt::format("{}", rs::circuit_state::open) == "open");
+    CHECK(fmt::format("{}", rs::circuit_state::half_open) == "half_open");
+    CHECK(fmt::format("{}", rs::circuit_state::isolated) == "isolated");
+    CHECK(fmt::format("[{:>9}]", rs::circuit_state::open) == "[     open]");
+}
+
+TEST_CASE("a dead_letter_record formats as a summary or as its JSON form", "[fmt]") {
+    using namespace std::chrono;
+    rs::dead_letter_record r;
+    r.id = "msg-42";
+    r.source = "orders-api";
+    r.payload = R"({"order":42})";
+    r.kind = rs::failure_kind::timeout;
+    r.cause = rs::failure_kind::error;
+    r.hint = rs::transience::transient;
+    r.message = "the attempt ran out of time";
+    r.attempts = 3;
+    r.elapsed = 2500ms;
+    r.first_attempt = sys_days{year{2026} / 1 / 1} + 12h;
+    r.last_attempt = r.first_attempt + 2500ms;
+    CHECK(fmt::format("{}", r) ==
+          "dead letter msg-42 from orders-api: timeout (cause error, transient) after 3 attempts in 2.5s at "
+          "2026-01-01T12:00:02.500Z: the attempt ran out of time (payload 12 bytes)");
+    CHECK(fmt::format("{:j}", r) == r.to_json());
+
+    r.id_generated = true;
+    r.cause = r.kind;
+    r.hint = rs::transience::unknown;
+    r.attempts = 1;
+    r.error_category = "http";
+    r.error_value = 503;
+    r.error_message = "HTTP 503 Service Unavailable";
+    r.exception_message = "boom";
+    r.message.clear();
+    CHECK(fmt::format("{}", r) ==
+          "dead letter msg-42 (generated) from orders-api: timeout after 1 attempt in 2.5s at 2026-01-01T12:00:02.500Z: "
+          "the call failed [error http:503 HTTP 503 Service Unavailable] [exception: boom] (payload 12 bytes)");
+}
+
 TEST_CASE("a bad format spec is refused", "[fmt]") {
+    CHECK_THROWS_AS(fmt::format(fmt::runtime("{:s}"), rs::dead_letter_record{}), fmt::format_error);
     // The compile-time check refuses "{:x}" for a failure; at run time it is a format_error.
     CHECK_THROWS_AS(fmt::format(fmt::runtime("{:x}"), rs::failure{}), fmt::format_error);
     CHECK_THROWS_AS(fmt::format(fmt::runtime("{:s5}"), rs::failure{}), fmt::format_error);
