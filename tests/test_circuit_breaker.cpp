@@ -1134,3 +1134,111 @@ TEST_CASE("circuit_breaker: exactly half_open_probes permits while many threads 
         }
     }
 }
+
+// --- composition with retry and bulkhead ---------------------------------------------------------------
+// retry.hpp and bulkhead.hpp are written alongside; these tests join the build as soon as they exist.
+
+#if __has_include(<resilience/retry.hpp>)
+#include <resilience/retry.hpp>
+
+TEST_CASE("circuit_breaker + retry: retry outside the breaker counts every attempt") {
+    rs::manual_clock clk;
+    breaker_t b{{.failure_threshold = 3, .open_duration = 60s}, clk};
+    rs::resilient_call call{rs::retry{{.max_attempts = 6, .backoff = rs::constant_backoff{10ms}}}, b};
+    int ran = 0;
+    auto r = call([&]() -> rs::result<int> {
+        ++ran;
+        return rs::failure::of(rs::failure_kind::error, "down");
+    });
+    REQUIRE_FALSE(r);
+    CHECK(ran == 3);  // each attempt was counted: the third tripped the breaker
+    CHECK(b.metrics().failures == 3);
+    CHECK(b.state() == rs::circuit_state::open);
+    // The fourth attempt, one 10 ms backoff after the trip, was rejected with retry_after = 59.99 s,
+    // beyond retry's max_retry_after (30 s): retry stopped instead of hammering the open breaker.
+    CHECK(r.error().kind == rs::failure_kind::circuit_open);
+    CHECK(r.error().retry_after == 60s - 10ms);
+    CHECK(b.metrics().rejected == 1);
+}
+
+TEST_CASE("circuit_breaker + retry: retry honours retry_after and its next attempt is the probe") {
+    rs::manual_clock clk;
+    breaker_t b{{.failure_threshold = 2, .open_duration = 10s}, clk};
+    rs::resilient_call call{rs::retry{{.max_attempts = 5, .backoff = rs::constant_backoff{1ms}}}, b};
+    int ran = 0;
+    const auto t0 = clk.now();
+    auto r = call([&]() -> rs::result<int> {
+        if (++ran <= 2) return rs::failure::of(rs::failure_kind::error, "down");
+        return 42;
+    });
+    REQUIRE(r);
+    CHECK(*r == 42);
+    CHECK(ran == 3);
+    // Attempt 3 was rejected (retry_after 10 s from the trip); retry slept exactly that long, so
+    // attempt 4 found the open duration over and ran as the probe, which closed the circuit.
+    CHECK(b.metrics().rejected == 1);
+    CHECK(clk.now() - t0 == 1ms + 10s);
+    CHECK(b.state() == rs::circuit_state::closed);
+}
+
+TEST_CASE("circuit_breaker + retry: a retry_after beyond the caller's deadline ends the call at once") {
+    rs::manual_clock clk;
+    breaker_t b{{.failure_threshold = 1, .open_duration = 10s}, clk};
+    CHECK_FALSE(fail(b));
+    rs::resilient_call call{rs::retry{{.max_attempts = 5, .backoff = rs::constant_backoff{1ms}}}, b};
+    int ran = 0;
+    auto r = call([&] { return ++ran; }, {.deadline = clk.now() + 3s});
+    REQUIRE_FALSE(r);
+    CHECK(ran == 0);
+    CHECK(r.error().kind == rs::failure_kind::deadline_exceeded);
+    CHECK(r.error().cause == rs::failure_kind::circuit_open);
+    CHECK(b.metrics().rejected == 1);
+    CHECK(clk.sleep_count() == 0);
+}
+
+TEST_CASE("circuit_breaker + retry: retry inside the breaker is one outcome; an open breaker runs nothing") {
+    rs::manual_clock clk;
+    breaker_t b{{.failure_threshold = 2, .open_duration = 10s}, clk};
+    rs::resilient_call call{b, rs::retry{{.max_attempts = 3, .backoff = rs::constant_backoff{1ms}}}};
+    int ran = 0;
+    auto down = [&]() -> rs::result<int> {
+        ++ran;
+        return rs::failure::of(rs::failure_kind::error, "down");
+    };
+    CHECK_FALSE(call(down));
+    CHECK(ran == 3);
+    CHECK(b.metrics().failures == 1);
+    CHECK(b.state() == rs::circuit_state::closed);
+    CHECK_FALSE(call(down));
+    CHECK(b.state() == rs::circuit_state::open);
+    auto r = call(down);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == rs::failure_kind::circuit_open);
+    CHECK(ran == 6);  // the open breaker outside the retry ran nothing
+}
+#endif
+
+#if __has_include(<resilience/bulkhead.hpp>)
+#include <resilience/bulkhead.hpp>
+
+TEST_CASE("circuit_breaker + bulkhead: a rejection by an inner bulkhead does not count against the dependency") {
+    rs::manual_clock clk;
+    breaker_t b{{.failure_threshold = 1, .open_duration = 10s}, clk};
+    rs::bulkhead pool{{.max_concurrent = 1}, clk};
+    auto held = pool.try_acquire();
+    REQUIRE(held);
+    rs::resilient_call call{b, pool};
+    int ran = 0;
+    for (int i = 0; i < 5; ++i) {
+        auto r = call([&] { return ++ran; });
+        REQUIRE_FALSE(r);
+        CHECK(r.error().kind == rs::failure_kind::bulkhead_full);
+    }
+    CHECK(ran == 0);
+    CHECK(b.state() == rs::circuit_state::closed);
+    CHECK(b.metrics().ignored == 5);
+    held.release();
+    CHECK(call([&] { return ++ran; }));
+    CHECK(b.metrics().successes == 1);
+}
+#endif
