@@ -192,28 +192,30 @@ def parse_name(run_name: str) -> tuple[str, str, int]:
 
 
 def collect(runs: list[dict]) -> dict:
-    """{(scenario, variant, threads): {median_ns, cpu_ns, real_ns, cv, items_per_second, program, load}}"""
+    """{(scenario, variant, threads): {ns, real_ns, cpu_ns, cv, items_per_second, program, load}}
+
+    `ns` is the figure the tables use: wall-clock time for benchmarks that ask for it (`->UseRealTime()`,
+    i.e. every multi-threaded and every I/O benchmark; the time per call across all threads), CPU time
+    otherwise, which other processes on a shared machine disturb less.
+    """
     rows: dict = {}
     for data in runs:
         for b in data.get("benchmarks", []):
             if b.get("run_type") != "aggregate" or b.get("error_occurred"):
                 continue
             key = parse_name(b["run_name"])
-            row = rows.setdefault(key, {"program": data["program"], "load": data["load_before"]})
+            row = rows.setdefault(key, {"program": data["program"], "load": data["load_before"],
+                                        "real": "/real_time" in b["run_name"]})
             agg = b.get("aggregate_name")
             unit = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
             if agg == "median":
                 row["real_ns"] = b["real_time"] * unit
                 row["cpu_ns"] = b["cpu_time"] * unit
+                row["ns"] = row["real_ns"] if row["real"] else row["cpu_ns"]
                 if "items_per_second" in b:
                     row["items_per_second"] = b["items_per_second"]
             elif agg == "cv":
-                row["cv"] = b["real_time"] if key[2] > 1 else b["cpu_time"]
-    # Contention rows are wall-clock figures (->UseRealTime()): time per call across all threads.
-    # Single-threaded rows use CPU time, which other processes on a shared machine disturb less.
-    for (scenario, variant, threads), row in rows.items():
-        if "real_ns" in row:
-            row["ns"] = row["real_ns"] if threads > 1 or scenario.startswith("contention/") else row["cpu_ns"]
+                row["cv"] = b["real_time"] if row["real"] else b["cpu_time"]
     return rows
 
 
@@ -354,6 +356,14 @@ def fmt_ns(v: float | None) -> str:
     return f"{v:.2f}"
 
 
+def fmt_time(ns: float) -> str:
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e4:
+        return f"{ns / 1e3:.1f} µs"
+    return f"{fmt_ns(ns)} ns"
+
+
 def scenario_sort_key(s: str) -> tuple:
     return (ORDER.index(s), s) if s in ORDER else (len(ORDER), s)
 
@@ -415,16 +425,17 @@ def render(rows: dict, cc: dict | None, info: dict, args: argparse.Namespace) ->
         w("")
 
     # Single figures (throughput, reference costs).
-    singles = {s: row for (s, v, th), row in rows.items() if not v and "ns" in row}
+    singles = {(s, th): row for (s, v, th), row in rows.items() if not v and "ns" in row}
     if singles:
         w("### Other figures")
         w("")
-        w("| benchmark | time per operation | operations per second |")
-        w("|---|---:|---:|")
-        for s in sorted(singles):
-            row = singles[s]
-            ips = row.get("items_per_second") or (1e9 / row["ns"] if row["ns"] else None)
-            w(f"| `{s}` | {fmt_ns(row['ns'])} ns | {ips:,.0f} |")
+        w("| benchmark | threads | time per operation | operations per second |")
+        w("|---|---:|---:|---:|")
+        for (s, th) in sorted(singles):
+            row = singles[(s, th)]
+            ops = 1e9 / row["ns"] if row["ns"] else 0.0
+            clock_kind = "wall" if row["real"] else "CPU"
+            w(f"| `{s}` | {th} | {fmt_time(row['ns'])} ({clock_kind}) | {ops:,.0f} |")
         w("")
 
     # Targets.
