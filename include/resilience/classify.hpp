@@ -21,6 +21,7 @@
 #include <concepts>
 #include <cstdint>
 #include <exception>
+#include <initializer_list>
 #include <type_traits>
 #include <utility>
 
@@ -77,6 +78,13 @@ struct default_classifier {
 /// Classifies returned values with `F(const T&) -> verdict` (e.g. `http_status_verdict(r.status)`);
 /// failures go to `Base`. Usage: `rs::classify_values{[](const response& r) { return
 /// rs::http_status_verdict(r.status); }}`.
+///
+/// Results whose value `fn` cannot take — `result<void>`, or another value type when one classifier
+/// serves several kinds of call (a shared breaker's) — are classified by `Base` alone: check the
+/// parameter type of `fn` against the call's value type, since a mismatch classifies every value as a
+/// success. A value classified as a failure stays reachable (see `apply_classifier`); to give it a
+/// `retry_after` hint (an HTTP 429's Retry-After), return a `failure` from the callable or specialise
+/// `customize::outcome_classifier` (policy.hpp) instead.
 template <class F, class Base = default_classifier>
 struct classify_values {
     F fn;
@@ -84,7 +92,9 @@ struct classify_values {
 
     template <class T>
     [[nodiscard]] verdict operator()(const result<T>& r) const {
-        if constexpr (std::is_invocable_r_v<verdict, const F&, const T&>) {
+        if constexpr (std::is_void_v<T>) {
+            return base(r);
+        } else if constexpr (std::is_invocable_r_v<verdict, const F&, const T&>) {
             if (r.has_value()) return fn(*r.last_value());
             return base(r);
         } else {
@@ -94,6 +104,38 @@ struct classify_values {
 };
 template <class F>
 classify_values(F) -> classify_values<F>;
+template <class F, class Base>
+classify_values(F, Base) -> classify_values<F, Base>;
+
+/// Classifies failures by kind: a failure whose kind is in the set is transient, unless its creator
+/// marked it permanent (`failure::hint`: an HTTP 404 stays permanent even when `error` is listed);
+/// every other failure is permanent. Successes are successes. For a retry that should, say, retry
+/// only timeouts and throttling: `rs::classify_kinds{rs::failure_kind::timeout, rs::failure_kind::rate_limited}`.
+/// A bit set: no allocation. Thread safety: immutable.
+class classify_kinds {
+public:
+    constexpr classify_kinds(std::initializer_list<failure_kind> transient) noexcept {
+        for (failure_kind k : transient) mask_ = static_cast<std::uint32_t>(mask_ | bit(k));
+    }
+    /// True when failures of kind `k` are transient (unless hinted permanent).
+    [[nodiscard]] constexpr bool contains(failure_kind k) const noexcept { return (mask_ & bit(k)) != 0; }
+
+    [[nodiscard]] constexpr verdict of_failure(const failure& f) const noexcept {
+        if (f.hint == transience::permanent) return verdict::permanent;
+        return contains(f.kind) ? verdict::transient : verdict::permanent;
+    }
+    template <class T>
+    [[nodiscard]] constexpr verdict operator()(const result<T>& r) const noexcept {
+        return r.has_value() ? verdict::success : of_failure(r.error());
+    }
+
+private:
+    static constexpr std::uint32_t bit(failure_kind k) noexcept {
+        const auto i = static_cast<std::uint32_t>(k);
+        return i < 32 ? std::uint32_t{1} << i : 0u;
+    }
+    std::uint32_t mask_ = 0;
+};
 
 #if RESILIENCE_HAS_EXCEPTIONS
 /// Exceptions of the types `Transient...` (or derived from them) are transient; every other exception
