@@ -10,15 +10,21 @@
 
 #include "support/catch.hpp"
 
+#include <resilience/circuit_breaker.hpp>
+#include <resilience/dead_letter.hpp>
 #include <resilience/fallback.hpp>
 #include <resilience/resilient_call.hpp>
+#include <resilience/sinks/file_sink.hpp>
+#include <resilience/sinks/memory_sink.hpp>
 #include <resilience/timeout.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <new>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -231,4 +237,82 @@ TEST_CASE("a call whose deadline has passed is rejected without allocating", "[a
         CHECK(m.steady == 0);
     }
     CHECK(unexpected_calls.load() == before);
+}
+
+TEST_CASE("circuit_breaker allocates nothing when closed, when open, or shared by two threads", "[allocations]") {
+    SECTION("closed") {
+        rs::circuit_breaker breaker{{.failure_threshold = 5, .open_duration = 30s}};
+        rs::resilient_call call{breaker};
+        auto f = [] { return ok_call(); };
+        auto m = measure(call, f, succeeded);
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+    }
+    SECTION("open: the rejection") {
+        rs::circuit_breaker breaker{{.failure_threshold = 5, .open_duration = 1h}};
+        rs::resilient_call call{breaker};
+        auto fail = [] { return failing_call(); };
+        for (int i = 0; i < 5; ++i) (void)call(fail);
+        REQUIRE(breaker.state() == rs::circuit_state::open);
+        const int before = unexpected_calls.load();
+        auto f = [] { return must_not_run(); };
+        auto m = measure(call, f, failed_with(rs::failure_kind::circuit_open));
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+        CHECK(unexpected_calls.load() == before);
+    }
+    SECTION("tripping it: the failures that open it") {
+        rs::manual_clock clk;
+        rs::circuit_breaker breaker{{.failure_threshold = 3, .open_duration = 1s}, clk};
+        rs::resilient_call call{breaker};
+        auto fail = [] { return failing_call(); };
+        const auto n = allocations_during([&] {
+            for (int i = 0; i < 3; ++i) (void)call(fail);
+        });
+        CHECK(breaker.state() == rs::circuit_state::open);
+        CHECK(n == 0);
+    }
+    SECTION("two threads on one closed breaker") {
+        rs::circuit_breaker breaker{{.failure_threshold = 5, .open_duration = 30s}};
+        std::atomic<std::uint64_t> total{0};
+        std::atomic<bool> all_ok{true};
+        auto worker = [&] {
+            rs::resilient_call call{breaker};
+            auto f = [] { return ok_call(); };
+            auto m = measure(call, f, succeeded);
+            total += m.first + m.steady;
+            if (!m.outcomes_ok) all_ok = false;
+        };
+        std::thread a(worker), b(worker);
+        a.join();
+        b.join();
+        CHECK(all_ok.load());
+        CHECK(total.load() == 0);
+    }
+}
+
+TEST_CASE("dead_letter allocates nothing when there is nothing to write", "[allocations]") {
+    const auto path = (std::filesystem::temp_directory_path() / "resilience-test-allocations.jsonl").string();
+    std::filesystem::remove(path);
+    {
+        rs::file_sink sink{path};
+        rs::resilient_call call{rs::dead_letter{sink, {.source = "test"}}};
+        auto f = [] { return ok_call(); };
+        auto m = measure(call, f, succeeded);
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+        CHECK(sink.stats().records == 0);
+    }
+    CHECK_FALSE(std::filesystem::exists(path));  // the sink opens its file lazily: nothing was touched
+    SECTION("writing one is the exception: it allocates (the record owns its data)") {
+        rs::memory_sink sink;
+        rs::resilient_call call{rs::dead_letter{sink, {.source = "test"}}};
+        auto f = [] { return failing_call(); };
+        const auto n = allocations_during([&] { CHECK_FALSE(call(f).has_value()); });
+        CHECK(n > 0);
+        CHECK(sink.size() == 1);
+    }
 }

@@ -14,8 +14,11 @@
 
 #include "support/catch.hpp"
 
+#include <resilience/circuit_breaker.hpp>
+#include <resilience/dead_letter.hpp>
 #include <resilience/fallback.hpp>
 #include <resilience/resilient_call.hpp>
+#include <resilience/sinks/memory_sink.hpp>
 #include <resilience/timeout.hpp>
 
 #include <atomic>
@@ -120,6 +123,17 @@ TEST_CASE("happy paths throw nothing", "[no_throw]") {
         rs::resilient_call call{rs::fallback{7}};
         CHECK(throws_during([&] { CHECK(*call(f) == 42); }) == 0);
     }
+    SECTION("circuit_breaker, closed") {
+        rs::circuit_breaker breaker{{.failure_threshold = 5, .open_duration = 30s}};
+        rs::resilient_call call{breaker};
+        CHECK(throws_during([&] { CHECK(call(f).has_value()); }) == 0);
+    }
+    SECTION("dead_letter, nothing to write") {
+        rs::memory_sink sink;
+        rs::resilient_call call{rs::dead_letter{sink, {.source = "test"}}};
+        CHECK(throws_during([&] { CHECK(call(f).has_value()); }) == 0);
+        CHECK(sink.size() == 0);
+    }
     CHECK(invocations.load() == 1);
 }
 
@@ -154,4 +168,37 @@ TEST_CASE("a passed deadline is refused without running or throwing", "[no_throw
         CHECK(r.error().kind == rs::failure_kind::timeout);
     }
     CHECK(invocations.load() == 0);
+}
+
+TEST_CASE("an open or isolated breaker rejects without running or throwing", "[no_throw]") {
+    std::atomic<int> invocations{0};
+    rs::circuit_breaker breaker{{.failure_threshold = 2, .open_duration = 1h}};
+    rs::resilient_call call{breaker};
+    SECTION("open: tripped by thrown exceptions, then rejecting") {
+        const counting_callable thrower{&invocations};
+        // The two trips are the callable's own throws, caught and counted as failures.
+        CHECK(throws_during([&] {
+                  (void)call(thrower);
+                  (void)call(thrower);
+              }) == (RESILIENCE_TEST_COUNTS_THROWS ? 2 : 0));
+        REQUIRE(breaker.state() == rs::circuit_state::open);
+        REQUIRE(invocations.load() == 2);
+        rs::result<int> r = 0;
+        CHECK(throws_during([&] {
+                  for (int i = 0; i < 100; ++i) r = call(thrower);
+              }) == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::circuit_open);
+        CHECK(r.error().retry_after > 0s);
+        CHECK(invocations.load() == 2);
+    }
+    SECTION("isolated") {
+        breaker.isolate();
+        const counting_callable thrower{&invocations};
+        rs::result<int> r = 0;
+        CHECK(throws_during([&] { r = call(thrower); }) == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::circuit_open);
+        CHECK(invocations.load() == 0);
+    }
 }
