@@ -94,7 +94,7 @@ struct inventory_service {
 };
 
 // docs/circuit_breaker.md: listener
-/// Prints state changes and rejections. Events are emitted outside the breaker's lock.
+/// Prints state changes. Events are emitted outside the breaker's lock.
 struct print_listener {
     void on_event(const rs::event& e) {
         if (e.type == rs::event_type::state_changed) {

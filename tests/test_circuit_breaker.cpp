@@ -1098,6 +1098,28 @@ TEST_CASE("circuit_breaker: the allocation counter of this test program counts")
     if (RESILIENCE_TEST_COUNTS_ALLOCATIONS) CHECK(g_allocations.load() == b0 + 1);
 }
 
+// docs/circuit_breaker.md: testing
+TEST_CASE("circuit_breaker: testing a composition with a breaker on virtual time") {
+    rs::manual_clock clock;
+    rs::circuit_breaker breaker{{.failure_threshold = 2, .open_duration = 30s}, clock};
+    rs::resilient_call call{breaker};  // adopts the breaker's clock
+    auto down = []() -> rs::result<int> { return rs::failure::of(rs::failure_kind::error, "down"); };
+
+    CHECK_FALSE(call(down));
+    CHECK_FALSE(call(down));
+    CHECK(breaker.state() == rs::circuit_state::open);
+
+    clock.advance(10s);
+    auto rejected = call([] { return 1; });
+    CHECK(rejected.error().kind == rs::failure_kind::circuit_open);
+    CHECK(rejected.error().retry_after == 20s);
+
+    clock.advance(20s);             // the open duration has passed:
+    CHECK(call([] { return 1; }));  // this call is the probe, and closes the circuit
+    CHECK(breaker.state() == rs::circuit_state::closed);
+}
+// docs/circuit_breaker.md: end
+
 // --- concurrency on manual time ----------------------------------------------------------------------
 
 TEST_CASE("circuit_breaker: exactly half_open_probes permits while many threads race for them") {
