@@ -179,7 +179,7 @@ namespace detail {
 /// Which encoding `append_json` chooses for a payload (see `payload_encoding`).
 [[nodiscard]] inline payload_encoding choose_payload_encoding(std::string_view payload) {
     if (payload.empty()) return payload_encoding::none;
-    bool one_line = payload.find_first_of("\r\n") == std::string_view::npos;
+    bool one_line = payload.find('\n') == std::string_view::npos && payload.find('\r') == std::string_view::npos;
     auto is_space = [](char c) { return c == ' ' || c == '\t'; };
     // The payload sits at depth 1 of the record, hence max_depth - 1.
     if (one_line && !is_space(payload.front()) && !is_space(payload.back()) &&

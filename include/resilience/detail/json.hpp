@@ -64,6 +64,10 @@ inline constexpr std::size_t default_max_depth = 64;
 /// True when `s` is entirely valid UTF-8.
 [[nodiscard]] inline bool is_valid_utf8(std::string_view s) noexcept {
     for (std::size_t i = 0; i < s.size();) {
+        if (static_cast<unsigned char>(s[i]) < 0x80) {  // ASCII runs: the common case, kept tight
+            ++i;
+            continue;
+        }
         std::size_t n = utf8_sequence_length(s, i);
         if (n == 0) return false;
         i += n;
@@ -91,6 +95,12 @@ inline void append_utf8(std::string& out, std::uint32_t cp) {
 
 // --- writer --------------------------------------------------------------------------------------------
 
+/// True for a byte that stands for itself inside a JSON string: printable ASCII other than '"' and '\\'.
+[[nodiscard]] constexpr bool is_plain(char ch) noexcept {
+    auto c = static_cast<unsigned char>(ch);
+    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+}
+
 /// Appends `s` as a JSON string literal (with quotes). Control characters are escaped, so the result
 /// never contains a raw newline: safe for JSON Lines. Precondition: `s` is valid UTF-8 (bytes that are
 /// not are replaced by U+FFFD, so the output is always valid JSON; callers that need the exact bytes
@@ -99,6 +109,14 @@ inline void append_string(std::string& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
     out += '"';
     for (std::size_t i = 0; i < s.size();) {
+        // Runs of printable ASCII that need no escaping are copied at once: payloads are mostly that.
+        std::size_t run = i;
+        while (run < s.size() && is_plain(s[run])) ++run;
+        if (run > i) {
+            out.append(s.substr(i, run - i));
+            i = run;
+            if (i == s.size()) break;
+        }
         unsigned char c = static_cast<unsigned char>(s[i]);
         if (c >= 0x80) {
             std::size_t n = utf8_sequence_length(s, i);
@@ -463,6 +481,12 @@ private:
         ++i_;  // opening quote
         out.clear();
         for (;;) {
+            std::size_t run = i_;
+            while (run < s_.size() && is_plain(s_[run])) ++run;
+            if (run > i_) {
+                out.append(s_.substr(i_, run - i_));
+                i_ = run;
+            }
             if (i_ >= s_.size()) return fail("unterminated string");
             unsigned char c = static_cast<unsigned char>(s_[i_]);
             if (c == '"') {

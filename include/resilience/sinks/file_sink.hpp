@@ -17,8 +17,10 @@
 ///   that fails half-way (ENOSPC, EIO) is cut back with ftruncate(2) and reported: the record does not
 ///   count as published, and the file keeps only whole lines;
 /// - a file whose last line was torn by a crash is never glued to a new record: the next line starts
-///   with a '\n', which closes the fragment off as a line of its own (the reader reports it as
-///   malformed; it is never lost or merged);
+///   with a '\n', which closes the fragment off as a line of its own. The reader then reports it as a
+///   malformed line -- unless the cut fell exactly before the newline, in which case the line is a
+///   whole record that was never acknowledged: at worst a duplicate, which a replay skips by id. (Before
+///   the sink reopens the file, `dlq_reader` reports any such fragment as a torn tail, never a record.)
 /// - size-based rotation: when a record would take the file past `max_file_bytes`, the file is renamed
 ///   to `<path>.<n>` (n = 1, 2, ... increasing, so older files have smaller numbers) and a new one is
 ///   started; `max_rotated_files`, when not 0, deletes the oldest rotated files beyond that many.
