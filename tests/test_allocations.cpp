@@ -14,6 +14,7 @@
 #include <resilience/dead_letter.hpp>
 #include <resilience/fallback.hpp>
 #include <resilience/resilient_call.hpp>
+#include <resilience/retry.hpp>
 #include <resilience/sinks/file_sink.hpp>
 #include <resilience/sinks/memory_sink.hpp>
 #include <resilience/timeout.hpp>
@@ -314,5 +315,38 @@ TEST_CASE("dead_letter allocates nothing when there is nothing to write", "[allo
         const auto n = allocations_during([&] { CHECK_FALSE(call(f).has_value()); });
         CHECK(n > 0);
         CHECK(sink.size() == 1);
+    }
+}
+
+TEST_CASE("retry allocates nothing, whether it retries or not", "[allocations]") {
+    SECTION("the first attempt succeeds") {
+        rs::resilient_call call{rs::retry{{.max_attempts = 3}}};
+        auto f = [] { return ok_call(); };
+        auto m = measure(call, f, succeeded);
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+    }
+    SECTION("two failures, two backoffs (manual clock), then a success") {
+        rs::manual_clock clk;
+        rs::resilient_call call{clk, rs::retry{{.max_attempts = 3, .backoff = rs::constant_backoff{10ms}}}};
+        auto f = [](const rs::attempt& a) -> rs::result<int> {
+            if (a.number() < 3) return failing_call();
+            return ok_call();
+        };
+        auto m = measure(call, f, succeeded);
+        CHECK(m.outcomes_ok);
+        CHECK(clk.sleep_count() == 2 * 101);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+    }
+    SECTION("every attempt fails (default backoff with jitter, manual clock)") {
+        rs::manual_clock clk;
+        rs::resilient_call call{clk, rs::retry{{.max_attempts = 4}}};
+        auto f = [] { return failing_call(); };
+        auto m = measure(call, f, failed_with(rs::failure_kind::error));
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
     }
 }

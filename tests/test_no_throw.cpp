@@ -18,6 +18,7 @@
 #include <resilience/dead_letter.hpp>
 #include <resilience/fallback.hpp>
 #include <resilience/resilient_call.hpp>
+#include <resilience/retry.hpp>
 #include <resilience/sinks/memory_sink.hpp>
 #include <resilience/timeout.hpp>
 
@@ -123,6 +124,10 @@ TEST_CASE("happy paths throw nothing", "[no_throw]") {
         rs::resilient_call call{rs::fallback{7}};
         CHECK(throws_during([&] { CHECK(*call(f) == 42); }) == 0);
     }
+    SECTION("retry, not needed") {
+        rs::resilient_call call{rs::retry{{.max_attempts = 3}}};
+        CHECK(throws_during([&] { CHECK(call(f).has_value()); }) == 0);
+    }
     SECTION("circuit_breaker, closed") {
         rs::circuit_breaker breaker{{.failure_threshold = 5, .open_duration = 30s}};
         rs::resilient_call call{breaker};
@@ -197,6 +202,43 @@ TEST_CASE("an open or isolated breaker rejects without running or throwing", "[n
         const counting_callable thrower{&invocations};
         rs::result<int> r = 0;
         CHECK(throws_during([&] { r = call(thrower); }) == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::circuit_open);
+        CHECK(invocations.load() == 0);
+    }
+}
+
+TEST_CASE("retry adds no throw of its own", "[no_throw]") {
+    rs::manual_clock clk;
+    SECTION("two failures returned as values, then a success") {
+        rs::resilient_call call{clk, rs::retry{{.max_attempts = 3, .backoff = rs::constant_backoff{10ms}}}};
+        int n = 0;
+        auto f = [&n]() -> rs::result<int> {
+            if (++n < 3) return rs::failure::of(rs::failure_kind::error, "failed");
+            return 42;
+        };
+        CHECK(throws_during([&] { CHECK(call(f).has_value()); }) == 0);
+        CHECK(n == 3);
+    }
+    SECTION("a throwing callable: one throw per attempt, nothing more") {
+        std::atomic<int> invocations{0};
+        const counting_callable f{&invocations};
+        rs::resilient_call call{clk, rs::retry{{.max_attempts = 3, .backoff = rs::constant_backoff{10ms}}}};
+        rs::result<int> r = 0;
+        const auto n = throws_during([&] { r = call(f); });
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().exception != nullptr);
+        CHECK(invocations.load() == 3);
+        if (RESILIENCE_TEST_COUNTS_THROWS) CHECK(n == 3);
+    }
+    SECTION("an open breaker inside retry: rejections are values, the callable never runs") {
+        std::atomic<int> invocations{0};
+        const counting_callable f{&invocations};
+        rs::circuit_breaker breaker{{.failure_threshold = 1, .open_duration = 1h}, clk};
+        breaker.isolate();
+        rs::resilient_call call{rs::retry{{.max_attempts = 3, .backoff = rs::constant_backoff{10ms}}}, breaker};
+        rs::result<int> r = 0;
+        CHECK(throws_during([&] { r = call(f); }) == 0);
         REQUIRE_FALSE(r.has_value());
         CHECK(r.error().kind == rs::failure_kind::circuit_open);
         CHECK(invocations.load() == 0);
