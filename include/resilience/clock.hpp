@@ -18,6 +18,7 @@
 #include <concepts>
 #include <condition_variable>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <stop_token>
 #include <thread>
@@ -61,14 +62,20 @@ struct steady_clock {
             if (t > now()) std::this_thread::sleep_until(t);
             return true;
         }
+        if (stop.stop_requested()) return false;
         std::mutex m;
         std::condition_variable cv;
-        std::unique_lock lk(m);
+        // The callback is registered before the lock is taken and unregistered after it is released:
+        // it runs inline when the stop is already requested, and ~stop_callback waits for a callback
+        // running on another thread, which needs `m`.
         std::stop_callback wake(stop, [&] {
             std::lock_guard g(m);
             cv.notify_all();
         });
-        cv.wait_until(lk, t, [&] { return stop.stop_requested(); });
+        {
+            std::unique_lock lk(m);
+            cv.wait_until(lk, t, [&] { return stop.stop_requested(); });
+        }
         return !stop.stop_requested();
     }
 
@@ -110,7 +117,13 @@ public:
     /// ignored).
     void advance(duration d) {
         if (d <= duration::zero()) return;
-        now_ns_.fetch_add(d.count(), std::memory_order_acq_rel);
+        // Saturates at the largest time point instead of wrapping into the past.
+        constexpr auto max = std::numeric_limits<std::int64_t>::max();
+        auto cur = now_ns_.load(std::memory_order_acquire);
+        std::int64_t next;
+        do {
+            next = cur > max - d.count() ? max : cur + d.count();
+        } while (!now_ns_.compare_exchange_weak(cur, next, std::memory_order_acq_rel));
         notify_waiters();
     }
 
