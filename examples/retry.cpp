@@ -183,6 +183,25 @@ void jitters() {
     }
 }
 
+// docs/retry.md: custom backoff
+struct fibonacci_backoff {                  // 100 ms, 100 ms, 200 ms, 300 ms, 500 ms, ...
+    struct state_type { std::int64_t a = 0, b = 1; };
+    template <class Random>
+    std::chrono::nanoseconds next_delay(std::uint32_t, Random&, state_type& s) const {
+        s = {s.b, s.a + s.b};
+        return std::chrono::milliseconds(100) * s.a;
+    }
+};
+// docs/retry.md: end
+
+void custom_backoff() {
+    section("7. A custom backoff (Fibonacci), 6 attempts");
+    // docs/retry.md: custom backoff use
+    rs::resilient_call call{rs::retry{rs::retry_options<fibonacci_backoff>{.max_attempts = 6}}, clock, listener};
+    // docs/retry.md: end
+    (void)call([]() -> rs::result<int> { return rs::failure::of(rs::failure_kind::error, "down"); });
+}
+
 }  // namespace
 
 int main() {
@@ -192,5 +211,6 @@ int main() {
     retry_after();
     budget();
     jitters();
+    custom_backoff();
     return 0;
 }
