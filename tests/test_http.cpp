@@ -67,6 +67,14 @@ TEST_CASE("http_status_failure builds a failure carrying the status", "[http]") 
     CHECK(neg->retry_after == 0s);
 }
 
+TEST_CASE("field names compare case-insensitively", "[http]") {
+    CHECK(rs::http_field_name_equals("Retry-After", "retry-after"));
+    CHECK(rs::http_field_name_equals("X-AMZ-RETRY-AFTER", "x-amz-retry-after"));
+    CHECK_FALSE(rs::http_field_name_equals("Retry-After", "Retry-Afte"));
+    CHECK_FALSE(rs::http_field_name_equals("Retry-After", "Retry_After"));
+    static_assert(rs::http_field_name_equals("a", "A"));
+}
+
 TEST_CASE("http_category names the status", "[http]") {
     CHECK(std::string(rs::http_category().name()) == "http");
     CHECK(rs::make_http_error_code(503).message() == "HTTP 503 Service Unavailable");

@@ -334,6 +334,12 @@ inline std::optional<std::int64_t> http_epoch_seconds(int year, int month, int d
     return detail::http_epoch_seconds(year, month, day, h, mi, s);
 }
 
+/// True when two HTTP field (header) names are equal; field names are case-insensitive (RFC 9110
+/// section 5.1): `http_field_name_equals("Retry-After", "retry-after")`.
+[[nodiscard]] constexpr bool http_field_name_equals(std::string_view a, std::string_view b) noexcept {
+    return detail::http_iequals(a, b);
+}
+
 /// `parse_http_date_seconds` as a `system_clock` time point, with two-digit years resolved against
 /// `now`. Returns nullopt for a malformed date or one outside the range of `system_clock`.
 [[nodiscard]] inline std::optional<std::chrono::system_clock::time_point> parse_http_date(

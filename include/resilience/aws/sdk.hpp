@@ -162,7 +162,7 @@ template <class E>
 [[nodiscard]] std::optional<std::string_view> sdk_response_header(const E& e, std::string_view name) noexcept {
     if constexpr (detail::has_response_headers<E>) {
         for (const auto& [key, value] : e.GetResponseHeaders()) {
-            if (resilience::detail::http_iequals(std::string_view(key), name)) return std::string_view(value);
+            if (http_field_name_equals(std::string_view(key), name)) return std::string_view(value);
         }
     } else {
         (void)e;
