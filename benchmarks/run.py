@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -222,11 +223,15 @@ def collect(runs: list[dict]) -> dict:
 # --- compile cost ----------------------------------------------------------------------------------
 
 
-def umbrella_std_headers() -> list[str]:
-    """Standard headers reached from <resilience/resilience.hpp> through the library's own includes."""
+def library_std_headers(tu: Path) -> list[str]:
+    """Standard headers that `tu` reaches through the library's headers (not its own direct ones)."""
     seen: set[Path] = set()
     std: set[str] = set()
-    todo = [ROOT / "include" / "resilience" / "resilience.hpp"]
+    todo: list[Path] = []
+    for line in tu.read_text(errors="replace").splitlines():
+        m = re.match(r"\s*#\s*include\s*<(resilience/[^>]+)>", line)
+        if m:
+            todo.append(ROOT / "include" / m.group(1))
     while todo:
         p = todo.pop()
         if p in seen or not p.exists():
@@ -238,19 +243,27 @@ def umbrella_std_headers() -> list[str]:
                 todo.append((p.parent / m.group(1)).resolve())
                 continue
             m = re.match(r"\s*#\s*include\s*<([^>]+)>", line)
-            if m and not m.group(1).startswith("resilience/"):
-                std.add(m.group(1))
+            if m:
+                if m.group(1).startswith("resilience/"):
+                    todo.append(ROOT / "include" / m.group(1))
+                else:
+                    std.add(m.group(1))
     return sorted(std)
 
 
 def time_compile(cxx: str, src: Path, runs: int) -> float:
+    """Median CPU time (user + system, of the compiler and its children) to compile `src`, in seconds.
+
+    CPU time rather than wall time: on a shared machine, other processes stretch the wall time of a
+    compilation but hardly its CPU time."""
     cmd = [cxx, "-std=c++20", "-O2", f"-I{ROOT / 'include'}", "-c", str(src), "-o", os.devnull]
     subprocess.run(cmd, check=True)  # warm the file cache; also fails loudly on a compile error
     times = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(cmd, check=True)
-        times.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        times.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
     return statistics.median(times)
 
 
@@ -263,11 +276,11 @@ def preprocessed_lines(cxx: str, src: Path) -> int:
 def compile_cost(compilers: list[str], runs: int) -> dict:
     src_dir = ROOT / "benchmarks" / "compile_cost"
     tus = [src_dir / "baseline.cpp", src_dir / "resilience.cpp"]
+    headers = library_std_headers(src_dir / "resilience.cpp")
+    result = {"std_headers": headers, "compilers": {}, "heaviest": []}
     with tempfile.TemporaryDirectory() as tmp:
         std_only = Path(tmp) / "std_headers_only.cpp"
-        headers = umbrella_std_headers()
         std_only.write_text("".join(f"#include <{h}>\n" for h in headers) + "int main() {}\n")
-        result = {"std_headers": headers, "compilers": {}}
         for cxx in compilers:
             version = subprocess.run([cxx, "--version"], text=True, capture_output=True).stdout.splitlines()[0]
             per = {"version": version, "tus": {}}
@@ -278,6 +291,22 @@ def compile_cost(compilers: list[str], runs: int) -> dict:
                     "lines": preprocessed_lines(cxx, tu),
                 }
             result["compilers"][cxx] = per
+        # Which standard headers weigh most: each one's cost on top of the baseline's three headers
+        # (first compiler only). Headers share much of their content, so these do not add up.
+        cxx = compilers[0]
+        baseline_headers = "#include <atomic>\n#include <chrono>\n#include <tuple>\n"
+        base_tu = Path(tmp) / "baseline_headers.cpp"
+        base_tu.write_text(baseline_headers + "int main() {}\n")
+        base = time_compile(cxx, base_tu, runs)
+        base_lines = preprocessed_lines(cxx, base_tu)
+        for h in headers:
+            if h in ("atomic", "chrono", "tuple"):
+                continue
+            tu = Path(tmp) / "one_more_header.cpp"
+            tu.write_text(baseline_headers + f"#include <{h}>\nint main() {{}}\n")
+            result["heaviest"].append((h, max(0.0, time_compile(cxx, tu, runs) - base),
+                                       preprocessed_lines(cxx, tu) - base_lines))
+        result["heaviest"].sort(key=lambda x: -x[1])
     return result
 
 
@@ -478,11 +507,12 @@ def render(rows: dict, cc: dict | None, info: dict, args: argparse.Namespace) ->
     if cc:
         w("### Compile cost")
         w("")
-        w("Wall time to compile one translation unit (`-std=c++20 -O2 -c`, median of "
+        w("CPU time (user + system) to compile one translation unit (`-std=c++20 -O2 -c`, median of "
           f"{args.compile_runs} runs) and its preprocessed size (non-blank lines). `baseline.cpp` includes "
           "`<chrono>`, `<atomic>` and `<tuple>` and hand-writes the pipeline; `resilience.cpp` includes "
-          "`<resilience/resilience.hpp>` and makes one `resilient_call`; `std_headers_only` includes just "
-          "the standard headers the umbrella header reaches, and no library code.")
+          "`<resilience/resilience.hpp>` and makes one `resilient_call` (retry, breaker, bulkhead, timeout); "
+          "`std_headers_only` includes just the standard headers that `resilience.cpp` reaches through the "
+          "library, and no library code.")
         w("")
         w("| compiler | baseline.cpp | resilience.cpp | std_headers_only | resilience − baseline |")
         w("|---|---:|---:|---:|---:|")
@@ -493,8 +523,18 @@ def render(rows: dict, cc: dict | None, info: dict, args: argparse.Namespace) ->
               f"({r['lines']:,} lines) | {s['seconds']:.2f} s ({s['lines']:,} lines) | "
               f"+{r['seconds'] - b['seconds']:.2f} s |")
         w("")
-        w("Standard headers reached from the umbrella header: " + ", ".join(f"`<{h}>`" for h in cc["std_headers"]) + ".")
+        w("Standard headers reached through the library: " + ", ".join(f"`<{h}>`" for h in cc["std_headers"]) + ".")
         w("")
+        if cc.get("heaviest"):
+            first = next(iter(cc["compilers"].values()))["version"]
+            w(f"What each of them adds on top of `<atomic>`, `<chrono>` and `<tuple>` ({first}; they share "
+              "much of their content, so the rows do not add up):")
+            w("")
+            w("| header | added CPU time | added preprocessed lines |")
+            w("|---|---:|---:|")
+            for h, sec, lines in cc["heaviest"][:10]:
+                w(f"| `<{h}>` | +{sec:.2f} s | +{lines:,} |")
+            w("")
 
     # Machine.
     w("### Machine")
