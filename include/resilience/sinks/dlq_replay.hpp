@@ -118,6 +118,9 @@ private:
     replay_progress(std::string path, int fd, file_sync sync) : path_(std::move(path)), fd_(fd), sync_(sync) {}
 
     std::error_code load() {
+        struct stat st {};
+        if (::fstat(fd_, &st) != 0) return detail::last_errno();
+        if (!S_ISREG(st.st_mode)) return {};  // a device (/dev/null, /dev/full) has no history to load
         std::string all;
         char buf[65536];
         for (;;) {
@@ -179,7 +182,7 @@ struct replay_report {
     std::uint64_t replayed = 0;       ///< driven successfully in this run (now in the progress file)
     std::uint64_t failed = 0;         ///< driven and failed in this run (they stay; the next run retries)
     std::uint64_t already_done = 0;   ///< skipped: replayed by an earlier run
-    std::uint64_t duplicates = 0;     ///< skipped: their id appeared earlier in the file
+    std::uint64_t duplicates = 0;     ///< skipped: their id appeared earlier in the file (driven once at most)
     std::uint64_t not_attempted = 0;  ///< skipped after a failure with `stop_on_failure`
     std::vector<std::string> failed_ids;  ///< ids that failed in this run, in file order
     std::vector<dlq_entry> problems;      ///< lines that are not records (malformed, too long, torn)
@@ -249,12 +252,12 @@ replay_report replay_dead_letters(const std::string& dlq_path, F&& handler, cons
         }
         ++rep.records;
         const std::string& id = e.record.id;
-        if (progress->contains(id)) {
-            ++rep.already_done;
-            continue;
-        }
         if (!seen.insert(id).second) {
             ++rep.duplicates;
+            continue;
+        }
+        if (progress->contains(id)) {
+            ++rep.already_done;
             continue;
         }
         if (stopped) {
