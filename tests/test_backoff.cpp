@@ -508,6 +508,15 @@ TEST_CASE("thread_random: per-thread state, seeded differently per thread, resee
     CHECK(other1 != other2);
     CHECK(other1 != mine);
 
+    // A thread that reseeds before its first draw keeps the seed (it is not re-seeded lazily).
+    std::uint64_t fresh = 0;
+    std::thread t3([&] {
+        rs::thread_random::reseed(7);
+        fresh = rs::thread_random{}();
+    });
+    t3.join();
+    CHECK(fresh == rs::seeded_random{7}());
+
     rs::thread_random::reseed(7);
     const auto x1 = r(), x2 = r();
     rs::thread_random::reseed(7);

@@ -139,30 +139,41 @@ struct thread_random {
     [[nodiscard]] static constexpr result_type max() noexcept { return std::numeric_limits<result_type>::max(); }
 
     result_type operator()() const noexcept {
-        std::uint64_t& s = state();
-        s += detail::golden_gamma;
-        return detail::mix64(s);
+        per_thread& t = local();
+        if (!t.seeded) [[unlikely]] seed_from_entropy(t);
+        t.state += detail::golden_gamma;
+        return detail::mix64(t.state);
     }
 
-    /// Replaces the calling thread's state (its sequence is then reproducible from `seed`).
-    static void reseed(std::uint64_t seed) noexcept { state() = seed; }
+    /// Replaces the calling thread's state: its sequence is then reproducible from `seed` (the same as
+    /// `seeded_random{seed}`'s), whether or not the thread has drawn before.
+    static void reseed(std::uint64_t seed) noexcept {
+        per_thread& t = local();
+        t.state = seed;
+        t.seeded = true;
+    }
 
     friend constexpr bool operator==(const thread_random&, const thread_random&) noexcept { return true; }
 
 private:
-    static std::uint64_t& state() noexcept {
-        // Trivially initialised thread-locals (no guard, no constructor) seeded lazily.
-        thread_local std::uint64_t s = 0;
-        thread_local bool seeded = false;
-        if (!seeded) [[unlikely]] {
-            static std::atomic<std::uint64_t> counter{0};
-            const auto n = counter.fetch_add(1, std::memory_order_relaxed);
-            const auto addr = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&s));
-            const auto t = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-            s = detail::mix64(n * detail::golden_gamma ^ detail::mix64(addr)) ^ detail::mix64(t);
-            seeded = true;
-        }
-        return s;
+    struct per_thread {
+        std::uint64_t state;
+        bool seeded;
+    };
+
+    static per_thread& local() noexcept {
+        // Trivially initialised (zero, no guard, no constructor, no allocation); seeded on first draw.
+        thread_local per_thread t{0, false};
+        return t;
+    }
+
+    static void seed_from_entropy(per_thread& t) noexcept {
+        static std::atomic<std::uint64_t> counter{0};
+        const auto n = counter.fetch_add(1, std::memory_order_relaxed);
+        const auto addr = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&t));
+        const auto now = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        t.state = detail::mix64(n * detail::golden_gamma ^ detail::mix64(addr)) ^ detail::mix64(now);
+        t.seeded = true;
     }
 };
 
