@@ -3,7 +3,7 @@
 //
 // A stateful policy built on a manual_clock cannot share a composition listed with a steady_clock: the
 // policy and the composition would measure time on different clocks.
-#include <resilience/resilience.hpp>
+#include <resilience/resilient_call.hpp>
 
 class on_manual_clock {
 public:

@@ -3,7 +3,7 @@
 //
 // An element with no `execute(ctx, next)` is neither a policy, a clock nor a listener: resilient_call
 // must say so in one static_assert, not in a cascade of template errors.
-#include <resilience/resilience.hpp>
+#include <resilience/resilient_call.hpp>
 
 struct not_a_policy {
     int retries = 3;

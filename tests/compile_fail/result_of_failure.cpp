@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: MIT
 //
 // result<failure> would make success and failure indistinguishable.
-#include <resilience/resilience.hpp>
+#include <resilience/result.hpp>
 
 int main() {
     resilience::result<resilience::failure> r = resilience::failure{};

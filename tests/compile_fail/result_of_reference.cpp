@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: MIT
 //
 // A result owns its value; a reference would dangle once the callable's frame is gone.
-#include <resilience/resilience.hpp>
+#include <resilience/result.hpp>
 
 int main() {
     int x = 1;

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: MIT
 //
 // A manual_clock has identity (tests advance it): a temporary one in a composition would dangle.
-#include <resilience/resilience.hpp>
+#include <resilience/resilient_call.hpp>
 
 int main() {
     resilience::resilient_call call{resilience::manual_clock{}};

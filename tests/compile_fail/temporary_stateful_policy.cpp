@@ -3,7 +3,7 @@
 //
 // A stateful (non-copyable, non-movable) object is held by reference, so it must be a named object that
 // outlives the composition; a temporary would dangle.
-#include <resilience/resilience.hpp>
+#include <resilience/resilient_call.hpp>
 
 #include <atomic>
 

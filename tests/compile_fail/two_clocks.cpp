@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: MIT
 //
 // One clock serves a composition.
-#include <resilience/resilience.hpp>
+#include <resilience/resilient_call.hpp>
 
 int main() {
     resilience::manual_clock a;

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: MIT
 //
 // One listener per composition (a listener that fans out to several is the user's to write).
-#include <resilience/resilience.hpp>
+#include <resilience/resilient_call.hpp>
 
 int main() {
     int events = 0;

@@ -3,7 +3,7 @@
 //
 // A policy's execute must return exactly what next(ctx) returns; returning a bool (or a result of
 // another type) is rejected with the policy-specific message.
-#include <resilience/resilience.hpp>
+#include <resilience/resilient_call.hpp>
 
 struct wrong_return_type {
     template <class Ctx, class Next>
