@@ -72,7 +72,7 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 #endif
 
-// --- helpers -------------------------------------------------------------------------------------------
+// --- test fixtures -----------------------------------------------------------------------------------------
 
 namespace {
 
@@ -1026,7 +1026,10 @@ TEST_CASE("retry: no allocation on the happy path or on retry paths", "[retry][a
         const auto n = allocations_during([&] {
             for (int i = 0; i < 100; ++i) {
                 auto res = call([] { return 1; }, opts);
-                if (!res) std::abort();
+                auto plain = call([] { return 2; });
+                rs::resilient_call defaults{rs::retry{}};  // steady clock, thread_random, no budget
+                auto d = defaults([] { return 3; });
+                if (!res || !plain || !d) std::abort();
             }
         });
         CHECK(n == 0);
