@@ -132,15 +132,22 @@ private:
             if (n == 0) break;
             all.append(buf, static_cast<std::size_t>(n));
         }
+        seal_ = parse_lines(all, done_, unreadable_);
+        return {};
+    }
+
+public:
+    /// The ids recorded in progress-file contents `text` go into `done`; returns true when the text ends
+    /// with a torn line. `unreadable` counts lines that are not progress entries.
+    static bool parse_lines(std::string_view text, std::set<std::string, std::less<>>& done, std::uint64_t& unreadable) {
         std::size_t start = 0;
-        while (start < all.size()) {
-            std::size_t nl = all.find('\n', start);
-            if (nl == std::string::npos) {  // torn tail: not done; the next line must not be glued to it
-                ++unreadable_;
-                seal_ = true;
-                break;
+        while (start < text.size()) {
+            std::size_t nl = text.find('\n', start);
+            if (nl == std::string_view::npos) {  // torn tail: not done; the next line must not be glued to it
+                ++unreadable;
+                return true;
             }
-            std::string_view line(all.data() + start, nl - start);
+            std::string_view line = text.substr(start, nl - start);
             start = nl + 1;
             if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
             detail::json::value v;
@@ -148,13 +155,15 @@ private:
             const detail::json::value* id = nullptr;
             if (detail::json::parse(line, v, err) && v.kind == detail::json::type::object) id = v.find("id");
             if (id == nullptr || id->kind != detail::json::type::string || id->text.empty()) {
-                ++unreadable_;
+                ++unreadable;
                 continue;
             }
-            done_.insert(id->text);
+            done.insert(id->text);
         }
-        return {};
+        return false;
     }
+
+private:
 
     std::string path_;
     int fd_ = -1;
@@ -163,6 +172,34 @@ private:
     std::set<std::string, std::less<>> done_;
     std::uint64_t unreadable_ = 0;
 };
+
+/// The ids recorded in the progress file at `path`, read without creating or changing it (for tools
+/// that only look: `resilience-dlq list`). A missing file means none.
+[[nodiscard]] inline result<std::set<std::string, std::less<>>> read_replayed_ids(const std::string& path) {
+    std::set<std::string, std::less<>> done;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return done;
+        return detail::sink_failure(detail::last_errno(), "replay_progress: cannot open the progress file");
+    }
+    std::string all;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            auto ec = detail::last_errno();
+            ::close(fd);
+            return detail::sink_failure(ec, "replay_progress: cannot read the progress file");
+        }
+        if (n == 0) break;
+        all.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    std::uint64_t unreadable = 0;
+    (void)replay_progress::parse_lines(all, done, unreadable);
+    return done;
+}
 
 /// Configuration of a replay.
 struct replay_options {
