@@ -5,6 +5,7 @@
 /// The umbrella header: every core header (standard library only). Integrations (aws/, redis/, http.hpp,
 /// fmt.hpp, emf.hpp, sinks/) are opt-in and included separately.
 
+#include "backoff.hpp"
 #include "classify.hpp"
 #include "clock.hpp"
 #include "context.hpp"
@@ -13,4 +14,5 @@
 #include "policy.hpp"
 #include "resilient_call.hpp"
 #include "result.hpp"
+#include "retry.hpp"
 #include "timeout.hpp"
