@@ -5,10 +5,46 @@
 #include <resilience/timeout.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
+
+// Counts this thread's allocations, to prove the "allocates nothing" claims. ThreadSanitizer's runtime
+// defines the allocation functions itself, so under TSan nothing is replaced and the checks are skipped.
+#if defined(__SANITIZE_THREAD__)
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
+#endif
+#endif
+#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
+#endif
+
+namespace {
+thread_local std::uint64_t allocation_count = 0;
+template <class F>
+std::uint64_t allocations_during(F&& f) {
+    const std::uint64_t before = allocation_count;
+    f();
+    return allocation_count - before;
+}
+}  // namespace
+
+#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
+void* operator new(std::size_t n) {
+    ++allocation_count;
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#endif
 
 namespace rs = resilience;
 using namespace std::chrono;
@@ -356,4 +392,15 @@ TEST_CASE("invocation_options carry the request into the call", "[aws][lambda]")
     CHECK(o.source == "orders.get");
     auto secret = rs::aws::invocation_options(req, d, {.keep_payload = false});
     CHECK(secret.payload.empty());
+}
+
+TEST_CASE("taking the deadline allocates nothing", "[aws][lambda][alloc]") {
+    if (!RESILIENCE_TEST_COUNTS_ALLOCATIONS) return;
+    REQUIRE(allocations_during([] { ::operator delete(::operator new(16)); }) == 1);  // the counter counts
+    rs::manual_clock clk;
+    const auto req = request_with(wall_now + 3s);
+    rs::aws::invocation_deadline d;
+    std::uint64_t n = allocations_during([&] { d = rs::aws::deadline_from(req, clk, {}, wall_now); });
+    CHECK(n == 0);
+    CHECK(d.deadline == clk.now() + 2500ms);
 }

@@ -5,10 +5,46 @@
 #include <resilience/resilient_call.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
+
+// Counts this thread's allocations, to prove the "allocates nothing" claims. ThreadSanitizer's runtime
+// defines the allocation functions itself, so under TSan nothing is replaced and the checks are skipped.
+#if defined(__SANITIZE_THREAD__)
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
+#endif
+#endif
+#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
+#endif
+
+namespace {
+thread_local std::uint64_t allocation_count = 0;
+template <class F>
+std::uint64_t allocations_during(F&& f) {
+    const std::uint64_t before = allocation_count;
+    f();
+    return allocation_count - before;
+}
+}  // namespace
+
+#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
+void* operator new(std::size_t n) {
+    ++allocation_count;
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#endif
 
 namespace rs = resilience;
 using namespace std::chrono;
@@ -338,4 +374,20 @@ TEST_CASE("align_sdk_timeouts caps the SDK's waits at the attempt budget", "[aws
 
     REQUIRE_THROWS_AS(rs::aws::align_sdk_timeouts(cfg, 0ms), std::invalid_argument);
     REQUIRE_THROWS_AS(rs::aws::align_sdk_timeouts(cfg, 16min), std::invalid_argument);
+}
+
+TEST_CASE("classifying an SDK error allocates nothing", "[aws][sdk][alloc]") {
+    if (!RESILIENCE_TEST_COUNTS_ALLOCATIONS) return;
+    REQUIRE(allocations_during([] { ::operator delete(::operator new(16)); }) == 1);  // the counter counts
+    auto e = service_error(HttpResponseCode::TOO_MANY_REQUESTS, true).throttling(true)
+                 .header("x-amz-retry-after", "1500").header("retry-after", "Thu, 01 Jan 2026 12:00:10 GMT");
+    fake_aws::GetItemOutcome o(e);
+    rs::failure f;
+    std::uint64_t n = allocations_during([&] {
+        f = rs::aws::sdk_failure(e, wall_now);
+        (void)rs::aws::sdk_verdict(o);
+        (void)rs::aws::outcome_failure(o, wall_now);
+    });
+    CHECK(n == 0);
+    CHECK(f.retry_after == 1500ms);
 }

@@ -10,12 +10,48 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <cstdio>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+// Counts this thread's allocations, to prove the "allocates nothing" claims. ThreadSanitizer's runtime
+// defines the allocation functions itself, so under TSan nothing is replaced and the checks are skipped.
+#if defined(__SANITIZE_THREAD__)
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
+#endif
+#endif
+#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
+#endif
+
+namespace {
+thread_local std::uint64_t allocation_count = 0;
+template <class F>
+std::uint64_t allocations_during(F&& f) {
+    const std::uint64_t before = allocation_count;
+    f();
+    return allocation_count - before;
+}
+}  // namespace
+
+#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
+void* operator new(std::size_t n) {
+    ++allocation_count;
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#endif
 
 namespace rs = resilience;
 using json = nlohmann::json;
@@ -409,4 +445,22 @@ TEST_CASE("concurrent events and flushes: nothing lost, nothing counted twice", 
     CHECK(failures == total);
     CHECK(by_kind == total);
     CHECK(samples == total);
+}
+
+TEST_CASE("counting an event allocates nothing", "[emf][alloc]") {
+    if (!RESILIENCE_TEST_COUNTS_ALLOCATIONS) return;
+    REQUIRE(allocations_during([] { ::operator delete(::operator new(16)); }) == 1);  // the counter counts
+    rs::emf_listener emf{{}, nullptr};
+    rs::event change = ev(rs::event_type::state_changed);
+    change.to = "open";
+    std::uint64_t n = allocations_during([&] {
+        for (int i = 0; i < 500; ++i) {  // more samples than the reservoir holds
+            emf.on_event(ev(rs::event_type::attempt_started));
+            emf.on_event(ev(rs::event_type::attempt_failed, rs::failure_kind::timeout, 3ms));
+            emf.on_event(ev(rs::event_type::rejected, rs::failure_kind::circuit_open));
+            emf.on_event(change);
+        }
+    });
+    CHECK(n == 0);
+    CHECK(json::parse(emf.render(wall))["Attempts"] == 500);
 }

@@ -4,7 +4,43 @@
 #include <resilience/http.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <string>
+
+// Counts this thread's allocations, to prove the "allocates nothing" claims. ThreadSanitizer's runtime
+// defines the allocation functions itself, so under TSan nothing is replaced and the checks are skipped.
+#if defined(__SANITIZE_THREAD__)
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
+#endif
+#endif
+#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
+#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
+#endif
+
+namespace {
+thread_local std::uint64_t allocation_count = 0;
+template <class F>
+std::uint64_t allocations_during(F&& f) {
+    const std::uint64_t before = allocation_count;
+    f();
+    return allocation_count - before;
+}
+}  // namespace
+
+#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
+void* operator new(std::size_t n) {
+    ++allocation_count;
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#endif
 
 namespace rs = resilience;
 using namespace std::chrono;
@@ -233,4 +269,22 @@ TEST_CASE("parse_http_date gives a system_clock time point", "[http]") {
     CHECK(rs::parse_http_date_seconds("Thu, 01 Jan 1970 00:00:00 GMT", 2026) == std::optional<std::int64_t>(0));
     CHECK(rs::parse_http_date_seconds("Mon, 29 Feb 2016 00:00:00 GMT", 2026).has_value());
     CHECK_FALSE(rs::parse_http_date_seconds("Mon, 29 Feb 2015 00:00:00 GMT", 2026).has_value());
+}
+
+TEST_CASE("parsing and classification allocate nothing", "[http][alloc]") {
+    if (!RESILIENCE_TEST_COUNTS_ALLOCATIONS) return;
+    REQUIRE(allocations_during([] { ::operator delete(::operator new(16)); }) == 1);  // the counter counts
+    const auto now = utc(1994, 11, 6, 8, 49, 0);
+    rs::duration sum{};
+    std::uint64_t n = allocations_during([&] {
+        for (std::string_view v : {"120", "Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
+                                   "Sun Nov  6 08:49:37 1994", "garbage", "99999999999999999999"}) {
+            sum += rs::parse_retry_after_header(v, now).delay;
+        }
+        for (int s : {200, 404, 429, 503}) {
+            if (auto f = rs::http_status_failure(s, 1s)) sum += f->retry_after;
+        }
+    });
+    CHECK(n == 0);
+    CHECK(sum > 0s);
 }
