@@ -59,10 +59,11 @@ std::vector<row> rows(const scenario& s, const std::vector<config_result>& resul
 std::string footer(const scenario& s, const std::vector<config_result>& results) {
     std::ostringstream o;
     std::uint64_t total = 0;
-    double wall = 0;
+    double wall = 0, cpu = 0;
     for (const auto& r : results) {
         total += r.invocations;
         wall += r.wall_seconds;
+        cpu += r.cpu_seconds;
     }
     o << "Scenario: " << s.name << " (seed " << s.seed << ", " << fmt("%.0f", s.duration_s) << " s simulated, "
       << fmt("%.0f", s.rate_per_s) << " invocations/s, function timeout " << millis(s.function_timeout_ms) << ")\n";
@@ -72,8 +73,9 @@ std::string footer(const scenario& s, const std::vector<config_result>& results)
     o << "User-facing errors are failed invocations whose event is not in a dead-letter sink; recovery is the time\n"
          "from an outage's end until the failure rate is back to its level before the outage (and, with a\n"
          "breaker, until the last circuit_open rejection).\n";
-    o << "Simulated " << total << " invocations in " << fmt("%.3f", wall) << " s of wall time ("
-      << fmt("%.2f", wall > 0 ? double(total) / wall / 1e6 : 0) << " M invocations/s).\n";
+    o << "Simulated " << total << " invocations in " << fmt("%.3f", cpu) << " s of CPU time ("
+      << fmt("%.2f", cpu > 0 ? double(total) / cpu / 1e6 : 0) << " M invocations/s; " << fmt("%.3f", wall)
+      << " s of wall time).\n";
     return o.str();
 }
 

@@ -142,6 +142,7 @@ struct config_result {
     std::vector<bucket_stats> buckets{};
     std::vector<outage_recovery> recoveries{};
     double wall_seconds = 0;
+    double cpu_seconds = 0;  // CPU time of the simulating thread
 
     [[nodiscard]] double failure_rate() const { return invocations ? double(failures) / double(invocations) : 0; }
     /// Failed invocations whose event was not captured by a dead-letter sink: what a user loses.
