@@ -63,6 +63,15 @@
 #include <string_view>
 #include <utility>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
+#define RESILIENCE_FLAGS_HAVE_FORK 1
+#else
+#define RESILIENCE_FLAGS_HAVE_FORK 0
+#endif
+
 namespace rs = resilience;
 using namespace std::chrono_literals;
 
@@ -451,6 +460,72 @@ void failures_are_values() {
     CHECK(v.has_value());
 }
 
+#if RESILIENCE_FLAGS_HAVE_FORK
+// Runs `body` in a child process with stderr captured; returns true when the child was killed by SIGABRT
+// and its stderr contains `expected`. Without exceptions, a violated precondition must abort with a
+// message (a Lambda log then shows the cause instead of a bare SIGABRT).
+template <class F>
+bool aborts_with(F body, std::string_view expected) {
+    int fds[2];
+    if (pipe(fds) != 0) return false;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        body();
+        _exit(0);  // not reached when the body aborts
+    }
+    close(fds[1]);
+    std::string err;
+    char buf[512];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+    close(fds[0]);
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) return false;
+    bool aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+    if (!aborted || err.find(expected) == std::string::npos) {
+        std::fprintf(stderr, "child stderr was: %s\n", err.c_str());
+        return false;
+    }
+    return true;
+}
+
+void violations_abort_with_a_message() {
+    CHECK(aborts_with(
+        [] {
+            rs::result<int> r = rs::failure::of(rs::failure_kind::timeout);
+            std::printf("%d\n", r.value());
+        },
+        "result::value() called on a failed result"));
+#if RESILIENCE_FLAGS_TIMEOUT
+    CHECK(aborts_with(
+        [] {
+            rs::timeout t{0ns};
+            std::printf("%lld\n", static_cast<long long>(t.options().duration.count()));
+        },
+        "timeout_options.duration must be greater than zero"));
+#endif
+#if RESILIENCE_FLAGS_RETRY
+    CHECK(aborts_with(
+        [] {
+            rs::retry r{{.max_attempts = 0}};
+            std::printf("%u\n", r.options().max_attempts);
+        },
+        "retry_options.max_attempts must be between 1 and 1000"));
+#endif
+#if RESILIENCE_FLAGS_BULKHEAD
+    CHECK(aborts_with(
+        [] {
+            rs::manual_clock clk;
+            rs::bulkhead<rs::manual_clock> b{{.max_concurrent = 0}, clk};
+            std::printf("%u\n", b.available());
+        },
+        "bulkhead_options.max_concurrent must be between 1 and 1000000"));
+#endif
+}
+#endif
+
 }  // namespace
 
 int main() {
@@ -468,6 +543,9 @@ int main() {
     guards_reject();
     configuration_is_validated();
     failures_are_values();
+#if RESILIENCE_FLAGS_HAVE_FORK
+    violations_abort_with_a_message();
+#endif
     if (g_failed != 0) {
         std::fprintf(stderr, "no_exceptions: %d check(s) failed\n", g_failed);
         return 1;
