@@ -5,7 +5,7 @@
 // An AWS Lambda function (aws-lambda-cpp) that looks up stock in an inventory service and protects the
 // call with the whole pipeline:
 //
-//   dead_letter -> overall timeout -> retry -> circuit breaker -> per-attempt timeout -> the call
+//   dead_letter -> overall timeout -> retry -> circuit breaker -> bulkhead -> per-attempt timeout -> the call
 //
 // under the invocation's own deadline (minus a reserve for the dead letter and the response), with
 // CloudWatch metrics written as one EMF line per invocation.
@@ -16,6 +16,7 @@
 // `inventory_client`); in a real function it is an AWS SDK or libcurl call.
 
 #include <resilience/aws/lambda.hpp>
+#include <resilience/bulkhead.hpp>
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/dead_letter.hpp>
 #include <resilience/emf.hpp>
@@ -98,8 +99,9 @@ class inventory_function {
 public:
     /// `dlq_path`: the dead-letter file; `metrics_out`: where EMF lines go (stdout under Lambda).
     inventory_function(Clock& clock, std::string dlq_path, std::FILE* metrics_out)
-        : clock_(clock),
-          breaker_({.name = "inventory", .failure_threshold = 3, .open_duration = 30s}, clock),
+        : breaker_({.name = "inventory", .failure_threshold = 3, .open_duration = 30s}, clock),
+          // Lambda Managed Instances run many requests in one process: cap the calls in flight.
+          pool_({.name = "inventory", .max_concurrent = 8}, clock),
           dlq_(std::move(dlq_path)),
           metrics_({.metric_namespace = "resilience-examples",
                     .dimensions = {{"Function", "lambda_handler"}, {"Dependency", "inventory"}}},
@@ -116,6 +118,7 @@ public:
             rs::retry{{.max_attempts = 3,
                        .backoff = rs::exponential_backoff{100ms, 1s, rs::full_jitter}}},
             breaker_,                                           // shared across invocations
+            pool_,                                              // at most 8 calls in flight
             rs::timeout{500ms},                                 // per attempt
             metrics_,                                           // listener: counts into the EMF line
         };
@@ -140,8 +143,8 @@ public:
     [[nodiscard]] int dependency_calls() const noexcept { return client_.calls(); }
 
 private:
-    Clock& clock_;
     rs::circuit_breaker<Clock> breaker_;
+    rs::bulkhead<Clock> pool_;
     rs::file_sink<> dlq_;
     rs::emf_listener metrics_;
     inventory_client<Clock> client_;
