@@ -4,8 +4,8 @@
 // A complete AWS Lambda function in C++ (aws-lambda-cpp) that calls an HTTP API with libcurl (which the
 // runtime already links) and protects the call with the whole pipeline: a dead-letter file for calls
 // that finally fail, an overall timeout, retries with jittered backoff that honour Retry-After, a
-// circuit breaker shared by every invocation of the execution environment, and a per-attempt timeout
-// passed down to curl, all under the invocation's own deadline minus a reserve. Shown in full in
+// circuit breaker and a bulkhead shared by every invocation of the execution environment, and a
+// per-attempt timeout passed down to curl, all under the invocation's own deadline minus a reserve. Shown in full in
 // docs/aws.md; built when find_package(aws-lambda-runtime) succeeds.
 //
 // Environment: PRICES_URL, the URL to GET (its body is the function's answer).
@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include <resilience/aws/lambda.hpp>
+#include <resilience/bulkhead.hpp>
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/dead_letter.hpp>
 #include <resilience/http.hpp>
@@ -39,6 +40,7 @@ namespace {
 // environment). No timers, no threads: the breaker's open -> half-open transition is evaluated when
 // the next call arrives, so a frozen and thawed environment behaves.
 rs::circuit_breaker breaker{{.name = "prices", .failure_threshold = 5, .open_duration = 30s}};
+rs::bulkhead pool{{.name = "prices", .max_concurrent = 8}};  // Lambda Managed Instances share a process
 rs::file_sink dlq{"/tmp/dead-letters.jsonl"};
 
 struct http_reply {
@@ -101,6 +103,7 @@ invocation_response handler(const invocation_request& req) {
         rs::timeout{3s},                                // overall budget (clipped to the deadline)
         rs::retry{{.max_attempts = 3, .backoff = rs::exponential_backoff{100ms, 1s, rs::full_jitter}}},
         breaker,                                        // shared across invocations
+        pool,                                           // at most 8 requests in flight
         rs::timeout{800ms},                             // per attempt
     };
     // The deadline comes from the request (minus 500 ms kept for the dead letter and the response);
