@@ -626,58 +626,24 @@ TEST_CASE("bulkhead: waiting in the queue allocates nothing", "[bulkhead][alloc]
     CHECK(allocations == 0);
 }
 
-// --- docs/bulkhead.md snippets (kept identical to the documentation) ------------------------------------
+// --- docs/bulkhead.md snippets (the page quotes the code between the markers verbatim) ---------------
 
-namespace docs_bulkhead {
-struct response {
-    int status = 200;
-};
-response get_inventory(rs::duration) { return {}; }
-
-// docs/bulkhead.md: "Usage"
-static rs::bulkhead inventory_pool{{.name = "inventory", .max_concurrent = 8, .max_queue = 16, .max_wait = 50ms}};
-
-rs::result<response> fetch_inventory(const rs::call_options& opts) {
-    rs::resilient_call call{inventory_pool};
-    return call([](const rs::attempt& a) { return get_inventory(a.remaining()); }, opts);
-}
-
-// docs/bulkhead.md: "Manual permits"
-bool try_refresh_cache() {
-    auto permit = inventory_pool.try_acquire();
-    if (!permit) return false;  // busy: skip this refresh
-    // ... refresh, holding the slot until `permit` goes out of scope ...
-    return true;
-}
-}  // namespace docs_bulkhead
-
-TEST_CASE("docs/bulkhead.md snippets", "[bulkhead][docs]") {
-    auto r = docs_bulkhead::fetch_inventory({});
-    REQUIRE(r.has_value());
-    CHECK(r->status == 200);
-    CHECK(docs_bulkhead::try_refresh_cache());
-
-    // docs/bulkhead.md: "Testing on virtual time"
+TEST_CASE("docs/bulkhead.md: testing on virtual time", "[bulkhead][docs]") {
+    // docs/bulkhead.md: testing
     rs::manual_clock clock;
     rs::bulkhead pool{{.max_concurrent = 1, .max_queue = 1, .max_wait = 100ms}, clock};
-    auto slot = pool.try_acquire();                       // the only slot is taken
+    auto slot = pool.try_acquire();  // the only slot is taken
+
     rs::failure_kind kind{};
     std::thread waiter([&] {
-        auto p = pool.acquire();                          // queues...
+        auto p = pool.acquire();  // queues...
         kind = p.error().kind;
     });
-    while (pool.queued() == 0) std::this_thread::yield();
-    clock.advance(100ms);                                 // ...and gives up after max_wait
+    while (pool.queued() == 0) std::this_thread::yield();  // (a real test bounds this spin)
+    clock.advance(100ms);                                  // ...and gives up after 100 ms of virtual time
     waiter.join();
     CHECK(kind == rs::failure_kind::bulkhead_full);
-
-    // docs/bulkhead.md: "Configuration from outside"
-    rs::bulkhead_options opts{.max_concurrent = 0};
-    if (auto err = opts.validate()) {
-        CHECK(err->field == "bulkhead_options.max_concurrent");
-    } else {
-        FAIL("validate() accepted max_concurrent = 0");
-    }
+    // docs/bulkhead.md: end
 }
 
 // --- composition ----------------------------------------------------------------------------------------
