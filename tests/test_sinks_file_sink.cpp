@@ -369,9 +369,9 @@ TEST_CASE("file_sink: group commit shares one sync among the records gathered (v
         CHECK(clk.elapsed() == rs::duration{0});  // the group filled: the delay never ran out
     }
     SECTION("a lone publisher waits at most max_commit_delay, then syncs alone") {
-        std::atomic<bool> done{false};
+        std::atomic<bool> done{false}, ok{false};
         std::thread t([&] {
-            CHECK(sink.publish(make_record("alone")).has_value());
+            ok = sink.publish(make_record("alone")).has_value();
             done = true;
         });
         while (!done) {
@@ -379,6 +379,7 @@ TEST_CASE("file_sink: group commit shares one sync among the records gathered (v
             std::this_thread::yield();
         }
         t.join();
+        CHECK(ok);
         CHECK(sink.stats().syncs == 1);
         CHECK(sink.stats().records == 1);
     }

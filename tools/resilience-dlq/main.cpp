@@ -154,8 +154,8 @@ int cmd_stats(const options& o) {
     std::printf("file:      %s\n", o.file.c_str());
     std::printf("records:   %zu (%zu distinct ids: %zu pending, %zu replayed)\n", recs.size(), ids.size(), pending.size(),
                 ids.size() - pending.size());
-    std::printf("problems:  %zu line%s that %s not records (see stderr)\n", problems, problems == 1 ? "" : "s",
-                problems == 1 ? "is" : "are");
+    if (problems == 0) std::printf("problems:  none (every line is a record)\n");
+    else std::printf("problems:  %zu line%s not a record (listed on stderr)\n", problems, problems == 1 ? " is" : "s are");
     if (oldest) {
         std::printf("oldest:    %s (first attempt)\n", timestamp(*oldest).c_str());
         std::printf("newest:    %s (last attempt)\n", timestamp(*newest).c_str());
