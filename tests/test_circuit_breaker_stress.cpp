@@ -12,6 +12,7 @@
 #include <resilience/resilient_call.hpp>
 
 #include <atomic>
+#include <barrier>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -331,6 +332,50 @@ TEST_CASE("breaker_time_window stress: writers in one bucket count exactly") {
     auto c = w.counts(clk.now());
     CHECK(c.calls == workers * per_thread);
     CHECK(c.failures == 3 * per_thread);
+}
+
+TEST_CASE("circuit_breaker stress: striped success and rejection counts stay exact past 64 threads") {
+    rs::manual_clock clk;
+    rs::circuit_breaker b{{.failure_threshold = 1, .open_duration = 1h}, clk};
+    rs::circuit_breaker open{{.failure_threshold = 1, .open_duration = 1h}, clk};
+    open.try_acquire()->record_failure();
+    constexpr int threads = 100;  // more than the 64 stripes: the rest share one counter
+    constexpr int per_thread = 2'000;
+    std::barrier sync(threads);
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t) {
+        ts.emplace_back([&] {
+            sync.arrive_and_wait();  // all alive at once
+            for (int i = 0; i < per_thread; ++i) {
+                b.try_acquire()->record_success();
+                expect(!open.try_acquire().has_value());
+            }
+            sync.arrive_and_wait();  // none exits (and frees its stripe) before all are done
+        });
+    }
+    // Read while the threads run: never more than what was done.
+    auto mid = b.metrics();
+    CHECK(mid.successes <= static_cast<std::uint64_t>(threads * per_thread));
+    for (auto& th : ts) th.join();
+    CHECK(b.metrics().successes == static_cast<std::uint64_t>(threads * per_thread));
+    CHECK(open.metrics().rejected == static_cast<std::uint64_t>(threads * per_thread));
+}
+
+TEST_CASE("circuit_breaker stress: a stripe given back by an exiting thread keeps its count") {
+    rs::manual_clock clk;
+    rs::circuit_breaker b{{}, clk};
+    constexpr int generations = 50;
+    constexpr int per_thread = 300;
+    for (int g = 0; g < generations; ++g) {
+        std::vector<std::thread> ts;
+        for (int t = 0; t < 4; ++t) {
+            ts.emplace_back([&] {
+                for (int i = 0; i < per_thread; ++i) b.try_acquire()->record_success();
+            });
+        }
+        for (auto& th : ts) th.join();
+    }
+    CHECK(b.metrics().successes == static_cast<std::uint64_t>(generations * 4 * per_thread));
 }
 
 TEST_CASE("circuit_breaker stress: no worker thread saw a violated invariant") {

@@ -29,9 +29,11 @@
 ///   `release`) and is read without the mutex (`acquire`), so a thread that sees a generation also sees
 ///   everything written before it was published: the cleared windows and counters of a new closed
 ///   generation, the `open_until` of a new open generation;
-/// - closed state, the fast path: admission is one `acquire` load of that word; recording is `relaxed`
-///   read-modify-writes on counters and on the outcome window (lock-free, see
-///   detail/breaker_window.hpp), then the `acquire` load again. No mutex. These counters only trigger
+/// - closed state, the fast path: admission is one `acquire` load of that word; recording a success
+///   (default configuration) is a per-thread striped count (a relaxed load and store on the thread's
+///   own cache line, see detail/breaker_counters.hpp), the `acquire` load again, and a relaxed load of
+///   the consecutive-failure count; failures and rate windows add `relaxed` read-modify-writes
+///   (lock-free, see detail/breaker_window.hpp). No mutex, and no locked instruction on a success. These counters only trigger
 ///   a trip; the trip itself takes the mutex and checks that the generation has not changed, so a
 ///   stale view can delay or hasten a trip by the outcomes in flight, never cause a second one;
 /// - open state: rejection reads the word and `open_until` (relaxed, ordered by the word's acquire)
@@ -49,6 +51,7 @@
 #include "classify.hpp"
 #include "clock.hpp"
 #include "context.hpp"
+#include "detail/breaker_counters.hpp"
 #include "detail/breaker_window.hpp"
 #include "detail/config.hpp"
 #include "detail/validate.hpp"
@@ -431,6 +434,7 @@ public:
           min_calls_(uses_count_window(opts_) ? std::min(opts_.minimum_calls, opts_.window.size) : opts_.minimum_calls),
           count_window_(uses_count_window(opts_) ? opts_.window.size : 0U),
           time_window_(uses_time_window(opts_) ? opts_.window.buckets : 0U, opts_.window.length, clock_->now()),
+          plain_(!uses_rates(opts_)),
           state_since_(clock_->now()) {}
 
     circuit_breaker(const circuit_breaker&) = delete;
@@ -472,25 +476,11 @@ public:
         static_assert(classifier_for<Classifier, typename R::value_type>,
                       "resilience::circuit_breaker: the Classifier cannot classify this call's result type");
         auto now_fn = [this, &ctx] { return read_now(ctx); };
-        admission a = admit(now_fn);
+        const admission a = admit(now_fn);
         emit_change(ctx, a.change);
-        if (!a.admitted) {
-            failure f = a.rejection();
-            if constexpr (Ctx::events_enabled) {
-                ctx.emit(event{.type = event_type::rejected, .policy = "circuit_breaker", .name = opts_.name,
-                               .kind = failure_kind::circuit_open, .delay = f.retry_after, .error = &f});
-            }
-            return R(std::move(f));
-        }
-        permit p(this, a.gen, a.probe, a.start);
-        const std::uint32_t attempts_before = ctx.state->attempts;
-        R r = std::invoke(next, ctx);
-        const verdict v = apply_classifier(classifier_, r);
-        const call_outcome o = ctx.state->attempts == attempts_before ? call_outcome::ignored : outcome_of(r, v);
-        p.breaker_ = nullptr;
-        const state_change c = finish(a.gen, a.probe, a.start, o, false, now_fn);
-        emit_change(ctx, c);
-        return r;
+        // Two functions, each with one kind of return, so that the result is never copied (NRVO).
+        if (!a.admitted) [[unlikely]] return rejected_result<R>(ctx, a);
+        return run_admitted<R>(ctx, next, a, now_fn);
     }
 
     /// Forces the circuit open (`isolated`) until `reset()`: every call is rejected. Starts a new
@@ -531,13 +521,13 @@ public:
                 m.probes_succeeded = probes_succeeded_;
             }
         }
-        m.successes = successes_.load(std::memory_order_relaxed);
+        m.successes = hot_.successes();
         m.failures = failures_.load(std::memory_order_relaxed);
         m.ignored = ignored_.load(std::memory_order_relaxed);
         m.abandoned = abandoned_.load(std::memory_order_relaxed);
         m.slow_calls = slow_.load(std::memory_order_relaxed);
         m.late = late_.load(std::memory_order_relaxed);
-        m.rejected = rejected_.load(std::memory_order_relaxed);
+        m.rejected = hot_.rejections();
         m.consecutive_failures = consecutive_.load(std::memory_order_relaxed);
         const detail::breaker_window_counts c = window_counts(now);
         m.window_calls = c.calls;
@@ -611,11 +601,10 @@ private:
     }
 
     template <class Ctx>
-    time_point read_now(Ctx& ctx) const {
-        // Reading through the context also fixes the call's start time (for `failure::elapsed`).
-        if constexpr (std::is_same_v<typename Ctx::clock_type, Clock>) {
-            if (ctx.clock == clock_) return ctx.now();
-        }
+    time_point read_now(Ctx&) const {
+        // The breaker's own clock, not `ctx.now()`: fixing the call's start would make the composition
+        // read the clock once more for `failure::elapsed` of every rejection (a clock read costs more
+        // than the rest of a rejection). Compositions adopt the breaker's clock, so both agree.
         return clock_->now();
     }
 
@@ -636,17 +625,46 @@ private:
         return time_point{duration{open_until_ns_.load(std::memory_order_relaxed)}};
     }
 
+    template <class R, class Ctx>
+    R rejected_result(Ctx& ctx, const admission& a) const {
+        failure f = a.rejection();
+        if constexpr (Ctx::events_enabled) {
+            ctx.emit(event{.type = event_type::rejected, .policy = "circuit_breaker", .name = opts_.name,
+                           .kind = failure_kind::circuit_open, .delay = f.retry_after, .error = &f});
+        }
+        return R(std::move(f));
+    }
+
+    template <class R, class Ctx, class Next, class NowFn>
+    R run_admitted(Ctx& ctx, Next& next, const admission& a, NowFn& now_fn) {
+        permit p(this, a.gen, a.probe, a.start);  // records a failure if `next` throws
+        const std::uint32_t attempts_before = ctx.state->attempts;
+        R r = std::invoke(next, ctx);
+        const verdict v = apply_classifier(classifier_, r);
+        const call_outcome o = ctx.state->attempts == attempts_before ? call_outcome::ignored : outcome_of(r, v);
+        p.breaker_ = nullptr;
+        const state_change c = finish(a.gen, a.probe, a.start, o, false, now_fn);
+        emit_change(ctx, c);
+        return r;
+    }
+
+    /// The closed state's fast path, inline: one acquire load (and a clock read with slow-call detection).
     template <class NowFn>
     admission admit(NowFn&& now_fn) noexcept {
-        admission a;
-        std::uint64_t w = word_.load(std::memory_order_acquire);
+        const std::uint64_t w = word_.load(std::memory_order_acquire);
         if (state_of(w) == circuit_state::closed) [[likely]] {
+            admission a;
             a.admitted = true;
             a.gen = gen_of(w);
             if (slow_enabled_) a.start = now_fn();
             return a;
         }
-        const time_point now = now_fn();
+        return admit_slow(w, now_fn());
+    }
+
+    /// Every other state (kept out of line, so the fast path stays small).
+    admission admit_slow(std::uint64_t w, time_point now) noexcept {
+        admission a;
         if (state_of(w) == circuit_state::isolated) return reject(a, circuit_state::isolated, duration::zero());
         if (state_of(w) == circuit_state::open) {
             // Lock-free rejection while the open duration runs: an open breaker under load costs no
@@ -682,7 +700,7 @@ private:
     }
 
     admission& reject(admission& a, circuit_state s, duration retry_after) noexcept {
-        rejected_.fetch_add(1, std::memory_order_relaxed);
+        hot_.add_rejection();
         a.admitted = false;
         a.state = s;
         a.retry_after = retry_after;
@@ -693,13 +711,28 @@ private:
     template <class NowFn>
     state_change finish(std::uint64_t gen, bool probe, time_point start, call_outcome o, bool abandoned,
                         NowFn&& now_fn) noexcept {
+        if (o == call_outcome::success && !probe && plain_) [[likely]] {
+            // The default configuration's closed-state success: a striped count, two loads, and a
+            // store only when a failure run is to be broken.
+            hot_.add_success();
+            if (gen_of(word_.load(std::memory_order_acquire)) != gen) {
+                late_.fetch_add(1, std::memory_order_relaxed);
+            } else if (consecutive_.load(std::memory_order_relaxed) != 0) {
+                consecutive_.store(0, std::memory_order_relaxed);
+            }
+            return {};
+        }
         if (o == call_outcome::ignored) {
             ignored_.fetch_add(1, std::memory_order_relaxed);
             if (probe) release_probe(gen);
             return {};
         }
         const bool failed = o == call_outcome::failure;
-        (failed ? failures_ : successes_).fetch_add(1, std::memory_order_relaxed);
+        if (failed) {
+            failures_.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            hot_.add_success();
+        }
         if (abandoned) abandoned_.fetch_add(1, std::memory_order_relaxed);
         time_point now{};
         bool have_now = false;
@@ -833,20 +866,24 @@ private:
     std::uint32_t min_calls_;
     detail::breaker_count_window count_window_;
     detail::breaker_time_window time_window_;
+    /// No rate window and no slow-call detection: successes take the shortest path.
+    bool plain_;
 
     // Hot, read by every call: the state and generation. Kept apart from the counters that every call
     // writes, so that reading it does not bounce their cache line.
     alignas(64) std::atomic<std::uint64_t> word_{make_word(0, circuit_state::closed)};
     std::atomic<std::int64_t> open_until_ns_{0};
 
+    // Bumped by every success and every rejection: striped per thread, no locked RMW (see
+    // detail/breaker_counters.hpp).
+    detail::breaker_hot_counters hot_;
+
     alignas(64) std::atomic<std::uint32_t> consecutive_{0};
-    std::atomic<std::uint64_t> successes_{0};
     std::atomic<std::uint64_t> failures_{0};
     std::atomic<std::uint64_t> ignored_{0};
     std::atomic<std::uint64_t> abandoned_{0};
     std::atomic<std::uint64_t> slow_{0};
     std::atomic<std::uint64_t> late_{0};
-    std::atomic<std::uint64_t> rejected_{0};
 
     // Guarded by mutex_.
     alignas(64) mutable std::mutex mutex_;
