@@ -336,6 +336,7 @@ inline steady_clock breaker_steady_clock{};
 ///
 /// Non-copyable and non-movable: it has identity, and compositions hold it by reference.
 /// Preconditions: the clock (when given) outlives the breaker; `options.name` outlives it.
+/// Thread safety: every member function may be called concurrently (see the file comment for how).
 template <class Clock = steady_clock, class Classifier = default_classifier, class Random = detail::breaker_rng>
 class circuit_breaker {
     static_assert(clock<Clock>, "resilience::circuit_breaker<Clock>: Clock must model resilience::clock");
@@ -354,9 +355,11 @@ public:
     /// permit does nothing. Not thread-safe itself: one permit belongs to one call.
     class permit {
     public:
+        /// Takes over `other`'s duty to report; `other` becomes empty.
         permit(permit&& other) noexcept
             : breaker_(std::exchange(other.breaker_, nullptr)), gen_(other.gen_), start_(other.start_),
               probe_(other.probe_) {}
+        /// Reports this permit as abandoned (a failure) if it is still active, then takes over `other`.
         permit& operator=(permit&& other) noexcept {
             if (this != &other) {
                 finish_abandoned();
@@ -369,6 +372,7 @@ public:
         }
         permit(const permit&) = delete;
         permit& operator=(const permit&) = delete;
+        /// An active permit records a failure (counted as `abandoned`).
         ~permit() { finish_abandoned(); }
 
         /// Reports the outcome (once; later reports are ignored). Reads the clock when slow-call
@@ -376,7 +380,9 @@ public:
         void record(call_outcome o) noexcept {
             if (auto* b = std::exchange(breaker_, nullptr)) (void)b->finish(gen_, probe_, start_, o, false, [b] { return b->clock_->now(); });
         }
+        /// `record(call_outcome::success)`: the dependency answered.
         void record_success() noexcept { record(call_outcome::success); }
+        /// `record(call_outcome::failure)`: the dependency failed.
         void record_failure() noexcept { record(call_outcome::failure); }
         /// Reports that the call says nothing about the dependency (it did not reach it); a half-open
         /// probe slot is given back.
@@ -475,7 +481,10 @@ public:
         using R = std::invoke_result_t<Next&, Ctx&>;
         static_assert(classifier_for<Classifier, typename R::value_type>,
                       "resilience::circuit_breaker: the Classifier cannot classify this call's result type");
-        auto now_fn = [this, &ctx] { return read_now(ctx); };
+        // The breaker's own clock, not `ctx.now()`: fixing the call's start would make the composition
+        // read the clock once more for `failure::elapsed` of every rejection (a clock read costs more
+        // than the rest of a rejection). Compositions adopt the breaker's clock, so both agree.
+        auto now_fn = [this] { return clock_->now(); };
         const admission a = admit(now_fn);
         emit_change(ctx, a.change);
         // Two functions, each with one kind of return, so that the result is never copied (NRVO).
@@ -509,7 +518,8 @@ public:
             const std::uint64_t w = word_.load(std::memory_order_relaxed);
             m.state = state_of(w);
             m.generation = gen_of(w);
-            m.time_in_state = now - state_since_;
+            // A transition may stamp a time read just before ours: never report a negative duration.
+            m.time_in_state = now > state_since_ ? now - state_since_ : duration::zero();
             m.last_open_duration = last_open_duration_;
             m.times_opened = times_opened_;
             if (m.state == circuit_state::open) {
@@ -598,14 +608,6 @@ private:
             }
         }
         return v == verdict::transient ? call_outcome::failure : call_outcome::success;
-    }
-
-    template <class Ctx>
-    time_point read_now(Ctx&) const {
-        // The breaker's own clock, not `ctx.now()`: fixing the call's start would make the composition
-        // read the clock once more for `failure::elapsed` of every rejection (a clock read costs more
-        // than the rest of a rejection). Compositions adopt the breaker's clock, so both agree.
-        return clock_->now();
     }
 
     template <class Ctx>
