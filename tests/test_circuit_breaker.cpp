@@ -643,6 +643,26 @@ TEST_CASE("circuit_breaker: the open duration grows on consecutive re-opens, up 
     CHECK(b.metrics().last_open_duration == 10s);
 }
 
+TEST_CASE("circuit_breaker: open_backoff_multiplier sets the growth; 1 keeps the duration fixed") {
+    rs::manual_clock clk;
+    auto durations = [&](double multiplier) {
+        breaker_t b{{.failure_threshold = 1, .open_duration = 10s, .open_duration_max = 30s,
+                     .open_backoff_multiplier = multiplier},
+                    clk};
+        b.try_acquire()->record_failure();
+        std::vector<rs::duration> seen{b.metrics().last_open_duration};
+        for (int i = 0; i < 4; ++i) {
+            clk.advance(seen.back());
+            b.try_acquire()->record_failure();  // the probe fails
+            seen.push_back(b.metrics().last_open_duration);
+        }
+        return seen;
+    };
+    CHECK(durations(1.5) == std::vector<rs::duration>{10s, 15s, 22500ms, 30s, 30s});
+    CHECK(durations(1.0) == std::vector<rs::duration>{10s, 10s, 10s, 10s, 10s});
+    CHECK(durations(100.0) == std::vector<rs::duration>{10s, 30s, 30s, 30s, 30s});
+}
+
 TEST_CASE("circuit_breaker: without open_duration_max the open duration does not grow") {
     rs::manual_clock clk;
     breaker_t b{{.failure_threshold = 1, .open_duration = 10s, .open_backoff_multiplier = 3.0}, clk};
