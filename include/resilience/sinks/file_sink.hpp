@@ -132,7 +132,7 @@ struct file_sink_stats {
 };
 
 namespace detail {
-inline steady_clock& shared_steady_clock() noexcept {
+inline steady_clock& file_sink_steady_clock() noexcept {
     static steady_clock c;
     return c;
 }
@@ -165,7 +165,7 @@ public:
     /// (throws std::invalid_argument otherwise; aborts without exceptions).
     explicit file_sink(std::string path, file_sink_options opts = {})
         requires std::same_as<Clock, steady_clock>
-        : file_sink(std::move(path), std::move(opts), detail::shared_steady_clock()) {}
+        : file_sink(std::move(path), std::move(opts), detail::file_sink_steady_clock()) {}
 
     /// A sink writing to `path`, timing group commits on `clock` (which must outlive it).
     file_sink(std::string path, file_sink_options opts, Clock& clock)
