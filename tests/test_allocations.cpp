@@ -10,9 +10,11 @@
 
 #include "support/catch.hpp"
 
+#include <resilience/bulkhead.hpp>
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/dead_letter.hpp>
 #include <resilience/fallback.hpp>
+#include <resilience/rate_limiter.hpp>
 #include <resilience/resilient_call.hpp>
 #include <resilience/retry.hpp>
 #include <resilience/sinks/file_sink.hpp>
@@ -345,6 +347,112 @@ TEST_CASE("retry allocates nothing, whether it retries or not", "[allocations]")
         rs::resilient_call call{clk, rs::retry{{.max_attempts = 4}}};
         auto f = [] { return failing_call(); };
         auto m = measure(call, f, failed_with(rs::failure_kind::error));
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+    }
+}
+
+TEST_CASE("bulkhead allocates nothing with a free slot, when full, or shared by two threads", "[allocations]") {
+    SECTION("a free slot") {
+        rs::bulkhead pool{{.max_concurrent = 8}};
+        rs::resilient_call call{pool};
+        auto f = [] { return ok_call(); };
+        auto m = measure(call, f, succeeded);
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+    }
+    SECTION("full, no queue: the rejection") {
+        rs::bulkhead pool{{.max_concurrent = 1}};
+        auto held = pool.try_acquire();
+        REQUIRE(held.held());
+        rs::resilient_call call{pool};
+        const int before = unexpected_calls.load();
+        auto f = [] { return must_not_run(); };
+        auto m = measure(call, f, failed_with(rs::failure_kind::bulkhead_full));
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+        CHECK(unexpected_calls.load() == before);
+    }
+    SECTION("two threads on one bulkhead") {
+        rs::bulkhead pool{{.max_concurrent = 64}};
+        std::atomic<std::uint64_t> total{0};
+        std::atomic<bool> all_ok{true};
+        auto worker = [&] {
+            rs::resilient_call call{pool};
+            auto f = [] { return ok_call(); };
+            auto m = measure(call, f, succeeded);
+            total += m.first + m.steady;
+            if (!m.outcomes_ok) all_ok = false;
+        };
+        std::thread a(worker), b(worker);
+        a.join();
+        b.join();
+        CHECK(all_ok.load());
+        CHECK(total.load() == 0);
+    }
+}
+
+TEST_CASE("rate_limiter allocates nothing with a token or when empty", "[allocations]") {
+    SECTION("a token is available") {
+        rs::rate_limiter limiter{{.permits = 1'000'000, .per = 1ms, .burst = 1'000'000}};
+        rs::resilient_call call{limiter};
+        auto f = [] { return ok_call(); };
+        auto m = measure(call, f, succeeded);
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+    }
+    SECTION("empty: the rejection") {
+        rs::rate_limiter limiter{{.permits = 1, .per = 1h, .burst = 1}};
+        REQUIRE(limiter.try_acquire());
+        rs::resilient_call call{limiter};
+        const int before = unexpected_calls.load();
+        auto f = [] { return must_not_run(); };
+        auto m = measure(call, f, failed_with(rs::failure_kind::rate_limited));
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+        CHECK(unexpected_calls.load() == before);
+    }
+}
+
+TEST_CASE("the full pipeline allocates nothing, built once or per call", "[allocations]") {
+    rs::circuit_breaker breaker{{.failure_threshold = 5, .open_duration = 30s}};
+    rs::bulkhead pool{{.max_concurrent = 8}};
+    auto f = [](const rs::attempt& a) -> rs::result<int> { return dependency(static_cast<int>(a.number())); };
+    SECTION("built once") {
+        rs::resilient_call call{rs::retry{{.max_attempts = 3}}, breaker, pool, rs::timeout{500ms}};
+        auto m = measure(call, f, succeeded);
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+    }
+    SECTION("built for every call") {
+        bool ok = true;
+        const auto n = allocations_during([&] {
+            for (int i = 0; i < 100; ++i) {
+                rs::resilient_call call{rs::retry{{.max_attempts = 3}}, breaker, pool, rs::timeout{500ms}};
+                ok = call(f).has_value() && ok;
+            }
+        });
+        CHECK(ok);
+        CHECK(n == 0);
+    }
+    SECTION("the caller's deadline has passed") {
+        rs::resilient_call call{rs::retry{{.max_attempts = 3}}, breaker, pool, rs::timeout{500ms}};
+        const rs::call_options opts{.deadline = std::chrono::steady_clock::now() - 1s};
+        auto m = measure(call, f, opts, failed_with(rs::failure_kind::deadline_exceeded));
+        CHECK(m.outcomes_ok);
+        CHECK(m.first == 0);
+        CHECK(m.steady == 0);
+    }
+    SECTION("the breaker is open") {
+        breaker.isolate();
+        rs::resilient_call call{rs::retry{{.max_attempts = 3}}, breaker, pool, rs::timeout{500ms}};
+        auto m = measure(call, f, failed_with(rs::failure_kind::circuit_open));
         CHECK(m.outcomes_ok);
         CHECK(m.first == 0);
         CHECK(m.steady == 0);

@@ -14,9 +14,11 @@
 
 #include "support/catch.hpp"
 
+#include <resilience/bulkhead.hpp>
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/dead_letter.hpp>
 #include <resilience/fallback.hpp>
+#include <resilience/rate_limiter.hpp>
 #include <resilience/resilient_call.hpp>
 #include <resilience/retry.hpp>
 #include <resilience/sinks/memory_sink.hpp>
@@ -26,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
+#include <thread>
 #include <typeinfo>
 
 #if defined(__linux__) && defined(__has_include)
@@ -131,6 +134,16 @@ TEST_CASE("happy paths throw nothing", "[no_throw]") {
     SECTION("circuit_breaker, closed") {
         rs::circuit_breaker breaker{{.failure_threshold = 5, .open_duration = 30s}};
         rs::resilient_call call{breaker};
+        CHECK(throws_during([&] { CHECK(call(f).has_value()); }) == 0);
+    }
+    SECTION("bulkhead, a free slot") {
+        rs::bulkhead pool{{.max_concurrent = 8}};
+        rs::resilient_call call{pool};
+        CHECK(throws_during([&] { CHECK(call(f).has_value()); }) == 0);
+    }
+    SECTION("rate_limiter, a token available") {
+        rs::rate_limiter limiter{{.permits = 100, .per = 1s, .burst = 100}};
+        rs::resilient_call call{limiter};
         CHECK(throws_during([&] { CHECK(call(f).has_value()); }) == 0);
     }
     SECTION("dead_letter, nothing to write") {
@@ -243,4 +256,84 @@ TEST_CASE("retry adds no throw of its own", "[no_throw]") {
         CHECK(r.error().kind == rs::failure_kind::circuit_open);
         CHECK(invocations.load() == 0);
     }
+}
+
+TEST_CASE("a full bulkhead and an empty rate limiter reject without running or throwing", "[no_throw]") {
+    std::atomic<int> invocations{0};
+    const counting_callable thrower{&invocations};
+    SECTION("bulkhead full, no queue") {
+        rs::bulkhead pool{{.max_concurrent = 1}};
+        auto held = pool.try_acquire();
+        REQUIRE(held.held());
+        rs::resilient_call call{pool};
+        rs::result<int> r = 0;
+        CHECK(throws_during([&] {
+                  for (int i = 0; i < 100; ++i) r = call(thrower);
+              }) == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::bulkhead_full);
+    }
+    SECTION("bulkhead full, the queue wait runs out (manual clock)") {
+        rs::manual_clock clk;
+        rs::bulkhead pool{{.max_concurrent = 1, .max_queue = 1, .max_wait = 10ms}, clk};
+        auto held = pool.try_acquire();
+        REQUIRE(held.held());
+        rs::resilient_call call{pool};
+        rs::result<int> r = 0;
+        std::uint64_t n = 0;
+        std::thread t([&] { n = throws_during([&] { r = call(thrower); }); });
+        // Advance virtual time until the waiter has given up (it registers, then waits for 10ms).
+        while (pool.rejected() == 0) {
+            clk.advance(5ms);
+            std::this_thread::yield();
+        }
+        t.join();
+        CHECK(n == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::bulkhead_full);
+    }
+    SECTION("rate limiter empty") {
+        rs::rate_limiter limiter{{.permits = 1, .per = 1h, .burst = 1}};
+        REQUIRE(limiter.try_acquire());
+        rs::resilient_call call{limiter};
+        rs::result<int> r = 0;
+        CHECK(throws_during([&] {
+                  for (int i = 0; i < 100; ++i) r = call(thrower);
+              }) == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::rate_limited);
+        CHECK(r.error().retry_after > 0s);
+    }
+    CHECK(invocations.load() == 0);
+}
+
+TEST_CASE("the full pipeline's rejections throw nothing and never run the callable", "[no_throw]") {
+    std::atomic<int> invocations{0};
+    const counting_callable thrower{&invocations};
+    rs::manual_clock clk;
+    rs::circuit_breaker breaker{{.failure_threshold = 5, .open_duration = 30s}, clk};
+    rs::bulkhead pool{{.max_concurrent = 1}, clk};
+    rs::resilient_call call{rs::retry{{.max_attempts = 3, .backoff = rs::constant_backoff{10ms}}}, breaker, pool,
+                            rs::timeout{500ms}};
+    rs::result<int> r = 0;
+    SECTION("breaker open") {
+        breaker.isolate();
+        CHECK(throws_during([&] { r = call(thrower); }) == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::circuit_open);
+    }
+    SECTION("bulkhead full (retried: each attempt rejected)") {
+        auto held = pool.try_acquire();
+        REQUIRE(held.held());
+        CHECK(throws_during([&] { r = call(thrower); }) == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::bulkhead_full);
+    }
+    SECTION("deadline passed") {
+        const rs::call_options opts{.deadline = clk.now() - 1ms};
+        CHECK(throws_during([&] { r = call(thrower, opts); }) == 0);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::deadline_exceeded);
+    }
+    CHECK(invocations.load() == 0);
 }
