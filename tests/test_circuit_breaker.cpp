@@ -3,11 +3,14 @@
 // circuit_breaker: every state transition and every option, on manual_clock.
 #include "support/catch.hpp"
 
+#include <resilience/bulkhead.hpp>
 #include <resilience/circuit_breaker.hpp>
 #include <resilience/classify.hpp>
 #include <resilience/clock.hpp>
 #include <resilience/resilient_call.hpp>
+#include <resilience/retry.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <cmath>
@@ -1178,10 +1181,6 @@ TEST_CASE("circuit_breaker: exactly half_open_probes permits while many threads 
 }
 
 // --- composition with retry and bulkhead ---------------------------------------------------------------
-// retry.hpp and bulkhead.hpp are written alongside; these tests join the build as soon as they exist.
-
-#if __has_include(<resilience/retry.hpp>)
-#include <resilience/retry.hpp>
 
 TEST_CASE("circuit_breaker + retry: retry outside the breaker counts every attempt") {
     rs::manual_clock clk;
@@ -1258,10 +1257,6 @@ TEST_CASE("circuit_breaker + retry: retry inside the breaker is one outcome; an 
     CHECK(r.error().kind == rs::failure_kind::circuit_open);
     CHECK(ran == 6);  // the open breaker outside the retry ran nothing
 }
-#endif
-
-#if __has_include(<resilience/bulkhead.hpp>)
-#include <resilience/bulkhead.hpp>
 
 TEST_CASE("circuit_breaker + bulkhead: a rejection by an inner bulkhead does not count against the dependency") {
     rs::manual_clock clk;
@@ -1283,4 +1278,3 @@ TEST_CASE("circuit_breaker + bulkhead: a rejection by an inner bulkhead does not
     CHECK(call([&] { return ++ran; }));
     CHECK(b.metrics().successes == 1);
 }
-#endif
