@@ -110,8 +110,10 @@ int main(int argc, char** argv) {
         }
         vclock.advance(1s);
     }
-    std::printf("%d dead letters appended to %s (%llu records, %llu fsyncs)\n", failed, path.c_str(),
-                static_cast<unsigned long long>(dlq.stats().records), static_cast<unsigned long long>(dlq.stats().syncs));
+    const rs::file_sink_stats st = dlq.stats();
+    std::printf("%d dead letters: %llu appended to %s (%llu fsyncs), %llu on stderr (refused by the file)\n", failed,
+                static_cast<unsigned long long>(st.records), path.c_str(), static_cast<unsigned long long>(st.syncs),
+                static_cast<unsigned long long>(sink.fallbacks() - sink.failures()));
     std::printf("next: resilience-dlq stats %s\n", path.c_str());
     return 0;
 }

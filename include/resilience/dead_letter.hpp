@@ -792,7 +792,7 @@ struct dead_letter_unchecked_t {};
 ///
 /// Time: reads the clock once on entry (`ctx.start()`, which fixes the call's start unless an enclosing
 /// layer already did) so that `first_attempt` is the true start of the call, even when no inner policy
-/// reads the clock; that is one clock read per call (~20 ns on the steady clock). On failure it reads it
+/// reads the clock; that is one clock read per call. On failure it reads it
 /// once more (`ctx.finish`). Wall-clock timestamps come from `clock.to_sys`, so a `manual_clock` gives
 /// deterministic records.
 ///
