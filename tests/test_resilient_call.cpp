@@ -577,11 +577,9 @@ TEST_CASE("resilient_call: an explicit clock element", "[resilient_call][clock]"
     }
 }
 
-// BUG (resilient_call.hpp, detail::hold_t): the header says a clock element is "held by reference when
-// named", but hold_t holds by reference only listeners and non-copyable objects, so a named COPYABLE
-// clock (a user's offset or simulated clock with state) is silently copied: the composition then reads
-// a stale copy. Fix: add `clock_element<A> ||` to hold_t's condition.
-TEST_CASE("resilient_call: a named copyable clock is held by reference", "[resilient_call][clock][!shouldfail]") {
+// Regression: a named COPYABLE clock (a user's clock with state) used to be copied, so the composition
+// read a stale copy.
+TEST_CASE("resilient_call: a named copyable clock is held by reference", "[resilient_call][clock]") {
     rs::manual_clock inner;
     std::atomic<int> reads{0};
     counting_clock clk{&inner, &reads};
@@ -780,3 +778,20 @@ TEST_CASE("the allocation counter counts", "[alloc]") {
     CHECK(n == 2);
 }
 #endif  // RESILIENCE_TEST_COUNT_ALLOCATIONS
+
+namespace {
+struct pass_through_policy {
+    template <class Ctx, class Next>
+    auto execute(Ctx& ctx, Next&& next) {
+        return next(ctx);
+    }
+};
+}  // namespace
+
+TEST_CASE("resilient_call: a one-element composition is copyable from a non-const lvalue", "[resilient_call]") {
+    rs::resilient_call c1{pass_through_policy{}};
+    auto c2 = c1;               // picks the copy constructor, not the element constructor
+    rs::resilient_call c3{c1};  // the copy deduction candidate
+    CHECK(c2([] { return 1; }).has_value());
+    CHECK(c3([] { return 2; }).has_value());
+}

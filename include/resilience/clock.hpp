@@ -84,7 +84,9 @@ struct steady_clock {
         return cv.wait_until(lk, t, pred);
     }
 
+    /// Precondition: `t` is within a few centuries of now (`no_deadline` maps to the largest wall time).
     [[nodiscard]] std::chrono::system_clock::time_point to_sys(time_point t) const noexcept {
+        if (t == no_deadline) return std::chrono::system_clock::time_point::max();
         auto sys_now = std::chrono::system_clock::now();
         auto mono_now = now();
         return sys_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(mono_now - t);
@@ -180,7 +182,9 @@ public:
     }
 
     /// Wall-clock time of `t`: `wall_start + (t - start)`. Deterministic, for reproducible records.
+    /// `no_deadline` maps to the largest wall time.
     [[nodiscard]] std::chrono::system_clock::time_point to_sys(time_point t) const noexcept {
+        if (t == no_deadline) return std::chrono::system_clock::time_point::max();
         return wall_start_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - start_);
     }
 

@@ -13,7 +13,8 @@
 /// - policies (see policy.hpp). Copyable ones (`retry`, `timeout`, `fallback`, `dead_letter`) are
 ///   copied in; non-copyable ones (`circuit_breaker`, `bulkhead`, `rate_limiter`) are held by
 ///   reference and must outlive the composition.
-/// - optionally one clock (see clock.hpp), held by reference when named. Without one, the composition
+/// - optionally one clock (see clock.hpp), held by reference when named (a temporary `steady_clock{}`
+///   is copied). Without one, the composition
 ///   uses the clock of the first policy that exposes `clock()` (a breaker built on a `manual_clock`
 ///   puts the whole composition on that clock), else `steady_clock`.
 /// - optionally one listener (see events.hpp), held by reference when named.
@@ -64,7 +65,8 @@ concept provides_clock = !clock_element<E> && requires(bare_t<E>& e) {
 /// by reference, everything else by value.
 template <class A>
 using hold_t = std::conditional_t<std::is_lvalue_reference_v<A> &&
-                                      (listener_element<A> || !std::is_copy_constructible_v<bare_t<A>>),
+                                      (clock_element<A> || listener_element<A> ||
+                                       !std::is_copy_constructible_v<bare_t<A>>),
                                   bare_t<A>&, bare_t<A>>;
 
 template <template <class> class Pred, class... E>
@@ -199,7 +201,8 @@ public:
 
     /// Builds the composition from its elements, outermost first.
     template <class... A>
-        requires(sizeof...(A) == sizeof...(Elements))
+        requires(sizeof...(A) == sizeof...(Elements) &&
+                 !(sizeof...(A) == 1 && (std::is_same_v<detail::bare_t<A>, resilient_call> && ...)))
     resilient_call(A&&... a)  // NOLINT: implicit so that `resilient_call c = {...}` works
         : elements_(std::forward<A>(a)...) {
         static_assert(((std::is_lvalue_reference_v<A> || std::is_move_constructible_v<detail::bare_t<A>>) && ...),

@@ -10,6 +10,7 @@
 
 #include "detail/config.hpp"
 
+#include <cassert>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -235,9 +236,18 @@ public:
     }
 
     /// The failure. Precondition: `!has_value()`.
-    [[nodiscard]] const failure& error() const& noexcept { return *failure_; }
-    [[nodiscard]] failure& error() & noexcept { return *failure_; }
-    [[nodiscard]] failure&& error() && noexcept { return std::move(*failure_); }
+    [[nodiscard]] const failure& error() const& noexcept {
+        assert(failure_.has_value() && "result::error() on a successful result");
+        return *failure_;
+    }
+    [[nodiscard]] failure& error() & noexcept {
+        assert(failure_.has_value() && "result::error() on a successful result");
+        return *failure_;
+    }
+    [[nodiscard]] failure&& error() && noexcept {
+        assert(failure_.has_value() && "result::error() on a successful result");
+        return std::move(*failure_);
+    }
 
     /// The value on success; on failure, the value that was classified as a failure or returned late;
     /// otherwise null.
