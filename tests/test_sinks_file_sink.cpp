@@ -385,6 +385,27 @@ TEST_CASE("file_sink: group commit shares one sync among the records gathered (v
     }
 }
 
+TEST_CASE("file_sink: flush cuts a gathering group short (virtual time that never moves)") {
+    temp_dir dir;
+    const std::string path = dir.file("dlq.jsonl");
+    rs::manual_clock clk;
+    rs::file_sink sink{path, {.records_per_fsync = 4, .max_commit_delay = 1s}, clk};
+    std::atomic<bool> ok{false};
+    std::thread t([&] { ok = sink.publish(make_record("lonely")).has_value(); });
+    // Once its line is in the file, the publisher leads a group of one and waits for three more.
+    for (;;) {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) == 0 && st.st_size > 0) break;
+        std::this_thread::yield();
+    }
+    REQUIRE(sink.flush().has_value());
+    t.join();
+    CHECK(ok);
+    CHECK(clk.elapsed() == rs::duration{0});
+    CHECK(sink.stats().records == 1);
+    CHECK(sink.stats().syncs >= 1);
+}
+
 TEST_CASE("file_sink: concurrent publishers never interleave lines and share syncs (stress)") {
     temp_dir dir;
     const std::string path = dir.file("dlq.jsonl");

@@ -234,6 +234,7 @@ public:
         waiter w{written_};
         enqueue(w);
         force_full_ = true;
+        cv_.notify_all();  // a leader gathering a group stops waiting
         wait_durable(lk, w, false);
         if (w.ec) return fail_locked(w.ec, "file_sink: sync failed");
         return {};
