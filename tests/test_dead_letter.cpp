@@ -9,6 +9,9 @@
 #include <resilience/timeout.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
 #include <chrono>
 #include <cstdlib>
 #include <new>
@@ -137,6 +140,64 @@ TEST_CASE("dead_letter: the success path allocates nothing") {
     CHECK(g_allocations.load() == before);
 }
 #endif
+
+namespace {
+// A manual clock that counts its reads.
+struct counting_clock {
+    rs::manual_clock* inner;
+    mutable std::atomic<int> reads{0};
+    rs::time_point now() const noexcept {
+        reads.fetch_add(1);
+        return inner->now();
+    }
+    bool sleep_until(rs::time_point t, std::stop_token st) { return inner->sleep_until(t, st); }
+    template <class Pred>
+    bool wait_until(std::unique_lock<std::mutex>& lk, std::condition_variable& cv, rs::time_point t, Pred p) {
+        return inner->wait_until(lk, cv, t, p);
+    }
+    std::chrono::system_clock::time_point to_sys(rs::time_point t) const noexcept { return inner->to_sys(t); }
+};
+static_assert(rs::clock<counting_clock>);
+}  // namespace
+
+TEST_CASE("dead_letter: one clock read per call by default; none on success with lazy_start") {
+    rs::memory_sink sink;
+    rs::manual_clock base;
+    counting_clock clk{&base};
+    SECTION("default: the start is read on entry, so first_attempt is exact without any timed layer") {
+        rs::resilient_call call{rs::dead_letter{sink}, clk};
+        CHECK(call([] { return 1; }).has_value());
+        CHECK(clk.reads == 1);
+        auto r = call([&]() -> rs::result<int> {
+            base.advance(300ms);
+            return fail_error();
+        });
+        REQUIRE(sink.size() == 1);
+        CHECK(sink.records()[0].elapsed == 300ms);
+        CHECK(sink.records()[0].last_attempt - sink.records()[0].first_attempt == 300ms);
+    }
+    SECTION("lazy_start: no clock read on success; without a timed layer the failure time is the start") {
+        rs::resilient_call call{rs::dead_letter{sink, {.lazy_start = true}}, clk};
+        CHECK(call([] { return 1; }).has_value());
+        CHECK(clk.reads == 0);
+        auto r = call([&]() -> rs::result<int> {
+            base.advance(300ms);
+            return fail_error();
+        });
+        REQUIRE(sink.size() == 1);
+        CHECK(sink.records()[0].elapsed == rs::duration{0});
+        CHECK(sink.records()[0].first_attempt == sink.records()[0].last_attempt);
+    }
+    SECTION("lazy_start with a timeout inside: the timeout fixes the start, nothing is lost") {
+        rs::resilient_call call{rs::dead_letter{sink, {.lazy_start = true}}, rs::timeout{1s}, clk};
+        auto r = call([&]() -> rs::result<int> {
+            base.advance(300ms);
+            return fail_error();
+        });
+        REQUIRE(sink.size() == 1);
+        CHECK(sink.records()[0].elapsed == 300ms);
+    }
+}
 
 TEST_CASE("dead_letter: every failure path yields exactly one record with the right kind and attempts") {
     rs::memory_sink sink;

@@ -693,6 +693,13 @@ struct dead_letter_options {
     /// Called on each record before it is published, to add per-call metadata (from thread-local
     /// request context, say). Runs on the failing call's thread. May be null.
     void (*enrich)(dead_letter_record&, const failure&) = nullptr;
+    /// When false (the default), the policy reads the clock on entry, so that `first_attempt` is the
+    /// true start of the call whatever the layers inside do: one clock read per call, successful or
+    /// not (`std::chrono::steady_clock::now()`, some 25 ns, by default). When true, a successful call
+    /// reads no clock at all: `first_attempt` is then the first time an inner layer read the clock (a
+    /// `timeout` does so on entry, so with one inside nothing is lost), or the time of the failure when
+    /// none did (the record then shows an `elapsed` of zero).
+    bool lazy_start = false;
 
     /// The first invalid field, or nullopt.
     [[nodiscard]] std::optional<config_error> validate() const noexcept {
@@ -790,11 +797,12 @@ struct dead_letter_unchecked_t {};
 ///   `errc::io_error` when the sink gave no code) -- and emits `dead_letter_failed`. The caller should
 ///   then fail in a way that makes its platform retry the event (e.g. fail the Lambda invocation).
 ///
-/// Time: reads the clock once on entry (`ctx.start()`, which fixes the call's start unless an enclosing
-/// layer already did) so that `first_attempt` is the true start of the call, even when no inner policy
-/// reads the clock; that is one clock read per call. On failure it reads it
-/// once more (`ctx.finish`). Wall-clock timestamps come from `clock.to_sys`, so a `manual_clock` gives
-/// deterministic records.
+/// Time: by default reads the clock once on entry (`ctx.start()`, which fixes the call's start unless an
+/// enclosing layer already did) so that `first_attempt` is the true start of the call, even when no
+/// inner policy reads the clock; that is one clock read per call. `options.lazy_start` removes it (a
+/// successful call then reads no clock; see there what `first_attempt` becomes). On failure it reads
+/// the clock once more (`ctx.finish`). Wall-clock timestamps come from `clock.to_sys`, so a
+/// `manual_clock` gives deterministic records.
 ///
 /// Thread safety: `execute` may run concurrently on many threads; the sink must be thread-safe (the
 /// library's are).
@@ -817,11 +825,12 @@ public:
 
     template <class Ctx, class Next>
     auto execute(Ctx& ctx, Next&& next) -> std::invoke_result_t<Next&, Ctx&> {
-        const time_point start = ctx.start();
+        time_point start = opts_.lazy_start ? time_point::min() : ctx.start();
         auto r = next(ctx);
         if (r.has_value()) return r;
         failure& f = r.error();
         if (opts_.when != nullptr && !opts_.when(f)) return r;
+        if (start == time_point::min()) start = ctx.start();  // lazy: whatever fixed the start, or now
         ctx.finish(f);
         std::error_code sink_ec;
         bool ok = publish(ctx, f, start, sink_ec);
