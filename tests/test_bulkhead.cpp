@@ -288,7 +288,8 @@ TEST_CASE("bulkhead: a rejection emits `rejected` with the policy and instance n
     auto held = b.try_acquire();
     auto r = call([] { return 1; });
     REQUIRE_FALSE(r.has_value());
-    REQUIRE(rec.events.size() == 1);
+    REQUIRE(rec.events.size() == 2);  // the rejection, then the call's end
+    CHECK(rec.events[1].type == rs::event_type::call_finished);
     const rs::event& e = rec.events[0];
     CHECK(e.type == rs::event_type::rejected);
     CHECK(e.policy == "bulkhead");
@@ -493,7 +494,8 @@ TEST_CASE("bulkhead: a queued call never waits past the call's deadline", "[bulk
     CHECK(b.expired() == 1);
     CHECK(b.rejected() == 0);
     CHECK(b.queued() == 0);
-    REQUIRE(rec.events.size() == 1);
+    REQUIRE(rec.events.size() == 2);  // the expiry, then the call's end
+    CHECK(rec.events[1].type == rs::event_type::call_finished);
     CHECK(rec.events[0].type == rs::event_type::timeout);
     CHECK(rec.events[0].kind == rs::failure_kind::deadline_exceeded);
     CHECK(rec.events[0].name == "q");
@@ -569,7 +571,8 @@ TEST_CASE("bulkhead: the caller's stop token ends a wait", "[bulkhead][queue][ca
     CHECK(b.queued() == 0);
     CHECK(b.in_use() == 1);
     CHECK(clk.elapsed() == rs::duration::zero());
-    REQUIRE(rec.events.size() == 1);
+    REQUIRE(rec.events.size() == 2);  // the rejection, then the call's end
+    CHECK(rec.events[1].type == rs::event_type::call_finished);
     CHECK(rec.events[0].type == rs::event_type::rejected);
     CHECK(rec.events[0].kind == rs::failure_kind::cancelled);
 

@@ -166,7 +166,7 @@ TEST_CASE("events around a successful attempt", "[events][resilient_call]") {
     }, opts);
     REQUIRE(r.has_value());
 
-    REQUIRE(rec.events.size() == 2u);
+    REQUIRE(rec.events.size() == 3u);
     const auto& started = rec.events[0];
     CHECK(started.type == rs::event_type::attempt_started);
     CHECK(started.policy == "call");
@@ -183,6 +183,14 @@ TEST_CASE("events around a successful attempt", "[events][resilient_call]") {
     CHECK(done.at == t0 + 30ms);
     CHECK(done.delay == 30ms);  // the attempt's duration
     CHECK_FALSE(done.has_error);
+
+    const auto& finished = rec.events[2];  // last, once per call
+    CHECK(finished.type == rs::event_type::call_finished);
+    CHECK(finished.policy == "call");
+    CHECK(finished.call_id == "req-42");
+    CHECK(finished.attempt == 1u);
+    CHECK(finished.delay == 30ms);  // the whole call's duration
+    CHECK_FALSE(finished.has_error);
 }
 
 TEST_CASE("events around a failed attempt", "[events][resilient_call]") {
@@ -196,8 +204,11 @@ TEST_CASE("events around a failed attempt", "[events][resilient_call]") {
     });
     REQUIRE_FALSE(r.has_value());
 
-    REQUIRE(rec.events.size() == 2u);
+    REQUIRE(rec.events.size() == 3u);
     CHECK(rec.events[0].type == rs::event_type::attempt_started);
+    CHECK(rec.events[2].type == rs::event_type::call_finished);
+    CHECK(rec.events[2].kind == rs::failure_kind::error);
+    CHECK(rec.events[2].has_error);
     const auto& failed = rec.events[1];
     CHECK(failed.type == rs::event_type::attempt_failed);
     CHECK(failed.kind == rs::failure_kind::error);
@@ -217,7 +228,8 @@ TEST_CASE("events for calls that never start", "[events][resilient_call]") {
         src.request_stop();
         auto r = call([&] { return ++invoked; }, {.id = "c1", .stop = src.get_token()});
         REQUIRE_FALSE(r.has_value());
-        REQUIRE(rec.events.size() == 1u);
+        REQUIRE(rec.events.size() == 2u);
+        CHECK(rec.events[1].type == rs::event_type::call_finished);
         CHECK(rec.events[0].type == rs::event_type::rejected);
         CHECK(rec.events[0].kind == rs::failure_kind::cancelled);
         CHECK(rec.events[0].policy == "call");
@@ -227,7 +239,8 @@ TEST_CASE("events for calls that never start", "[events][resilient_call]") {
     SECTION("past the caller's deadline: timeout with kind deadline_exceeded") {
         auto r = call([&] { return ++invoked; }, {.deadline = clk.now() - 1ms});
         REQUIRE_FALSE(r.has_value());
-        REQUIRE(rec.events.size() == 1u);
+        REQUIRE(rec.events.size() == 2u);
+        CHECK(rec.events[1].type == rs::event_type::call_finished);
         CHECK(rec.events[0].type == rs::event_type::timeout);
         CHECK(rec.events[0].kind == rs::failure_kind::deadline_exceeded);
         CHECK(rec.events[0].at == clk.now());
@@ -242,11 +255,13 @@ TEST_CASE("a temporary listener is held by value and still hears everything", "[
     static_assert(!std::is_reference_v<std::tuple_element_t<0, std::remove_reference_t<decltype(call.elements())>>>);
     (void)call([] {});
     (void)call([] {});
-    REQUIRE(types.size() == 4u);
+    REQUIRE(types.size() == 6u);
     CHECK(types[0] == rs::event_type::attempt_started);
     CHECK(types[1] == rs::event_type::attempt_succeeded);
-    CHECK(types[2] == rs::event_type::attempt_started);
-    CHECK(types[3] == rs::event_type::attempt_succeeded);
+    CHECK(types[2] == rs::event_type::call_finished);
+    CHECK(types[3] == rs::event_type::attempt_started);
+    CHECK(types[4] == rs::event_type::attempt_succeeded);
+    CHECK(types[5] == rs::event_type::call_finished);
 }
 
 TEST_CASE("a listener declaring enabled = false is never called", "[events][resilient_call]") {

@@ -224,11 +224,12 @@ TEST_CASE("fallback outside a timeout sees the timeout's verdict", "[fallback]")
     REQUIRE(r);
     CHECK(*r == 2);
     CHECK(seen == rs::failure_kind::timeout);
-    // Order of events: the attempt, the timeout's late verdict, then the fallback.
+    // Order of events: the attempt, the timeout's late verdict, the fallback, then the call's end.
     auto types = h.events().types();
-    REQUIRE(types.size() == 4);
+    REQUIRE(types.size() == 5);
     CHECK(types[2] == rs::event_type::timeout);
     CHECK(types[3] == rs::event_type::fallback_used);
+    CHECK(types[4] == rs::event_type::call_finished);
 }
 
 TEST_CASE("fallback allocates nothing", "[fallback][alloc]") {

@@ -288,8 +288,9 @@ TEST_CASE("rate_limiter: in a resilient_call, an empty bucket rejects with rate_
     CHECK(runs == 2);
     CHECK(l.rejected() == 1);
 
-    REQUIRE(rec.events.size() == events_before + 1);
-    const rs::event& e = rec.events.back();
+    REQUIRE(rec.events.size() == events_before + 2);  // the rejection, then the call's end
+    CHECK(rec.events.back().type == rs::event_type::call_finished);
+    const rs::event& e = rec.events[rec.events.size() - 2];
     CHECK(e.type == rs::event_type::rejected);
     CHECK(e.policy == "rate_limiter");
     CHECK(e.name == "orders");

@@ -298,7 +298,8 @@ TEST_CASE("pipeline: the happy path is one attempt and two events", "[resilience
                        {.deadline = env.clk.now() + 10s, .id = "req-1"});
     REQUIRE(r.has_value());
     CHECK(r->body == "bounded");
-    CHECK(env.events.types == std::vector<rs::event_type>{rs::event_type::attempt_started, rs::event_type::attempt_succeeded});
+    CHECK(env.events.types == std::vector<rs::event_type>{rs::event_type::attempt_started, rs::event_type::attempt_succeeded,
+                                                     rs::event_type::call_finished});
     CHECK(env.clk.elapsed() == 0ns);  // nothing waited
 #if RESILIENCE_TEST_DEAD_LETTER
     CHECK(env.dlq.size() == 0u);

@@ -628,8 +628,9 @@ TEST_CASE("resilient_call: the listener receives events in order", "[resilient_c
     for (auto& e : rec.events) types.push_back(e.type);
     CHECK(types == std::vector<rs::event_type>{rs::event_type::retry_scheduled, rs::event_type::attempt_started,
                                                rs::event_type::attempt_failed, rs::event_type::attempt_started,
-                                               rs::event_type::attempt_succeeded, rs::event_type::fallback_used});
-    REQUIRE(rec.events.size() == 6u);
+                                               rs::event_type::attempt_succeeded, rs::event_type::fallback_used,
+                                               rs::event_type::call_finished});
+    REQUIRE(rec.events.size() == 7u);
     CHECK(rec.events[0].policy == "announcing");
     CHECK(rec.events[1].attempt == 1u);
     CHECK(rec.events[1].at == t0);
@@ -702,7 +703,8 @@ TEST_CASE("resilient_call: one composition called from many threads", "[resilien
     CHECK(wrong.load() == 0);
     const int retried = threads * ((calls + 2) / 3);
     CHECK(counter.runs() == threads * calls + retried);
-    CHECK(events.load() == 2 * (threads * calls + retried));
+    // attempt_started and attempt_* per attempt, call_finished per call.
+    CHECK(events.load() == 2 * (threads * calls + retried) + threads * calls);
 }
 
 #if RESILIENCE_TEST_COUNT_ALLOCATIONS

@@ -134,7 +134,8 @@ TEST_CASE("the guide's listener example", "[testing][guide]") {
     REQUIRE_FALSE(r);
     CHECK(events.types() == std::vector<rs::event_type>{rs::event_type::attempt_started,
                                                        rs::event_type::attempt_succeeded,
-                                                       rs::event_type::timeout});
+                                                       rs::event_type::timeout,
+                                                       rs::event_type::call_finished});
     auto timeouts = events.of_type(rs::event_type::timeout);
     CHECK(timeouts[0].call_id == "req-1");
     CHECK(timeouts[0].delay == 100ms);  // how late the return was

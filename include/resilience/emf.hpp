@@ -25,11 +25,12 @@
 /// `RetriesExhausted`, `BudgetExhausted`, `Rejections` (rejected), `Timeouts` (timeout events),
 /// `FallbacksUsed`, `BreakerTransitions` and, by the state entered, `BreakerOpened`,
 /// `BreakerHalfOpened`, `BreakerClosed`, `BreakerIsolated`; `DeadLetters` (published) and
-/// `DeadLetterFailures`; `Failures.<kind>` for each `failure_kind` (events that carry a failure:
+/// `DeadLetterFailures`; `Calls` and `CallFailures` (call_finished: whole calls, after every policy);
+/// `Failures.<kind>` for each `failure_kind` (events that carry a failure:
 /// attempt_failed, rejected, timeout and dead_letter_failed, by their kind); and `AttemptLatency`
 /// (Milliseconds): the durations of the attempts, as an array of values.
 ///
-/// EMF limits are kept by construction: 24 metric definitions (at most 100 per directive), at most 30
+/// EMF limits are kept by construction: 26 metric definitions (at most 100 per directive), at most 30
 /// dimensions (checked), at most 100 values per metric array (`max_latency_samples`: when an
 /// invocation makes more attempts than that, a uniform random sample of them is kept — reservoir
 /// sampling — and the property `AttemptLatencySamples` says how many there were), and dimension names
@@ -83,11 +84,11 @@ inline constexpr std::size_t emf_max_properties = 30;
 inline constexpr std::size_t emf_max_property_bytes = 4096;
 
 /// The metric names this listener writes, in the order it writes them (see the file comment).
-inline constexpr std::array<std::string_view, 24> emf_metric_names{
+inline constexpr std::array<std::string_view, 26> emf_metric_names{
     "Attempts",        "AttemptFailures",       "Retries",          "RetriesExhausted",
     "BudgetExhausted", "Rejections",            "Timeouts",         "FallbacksUsed",
     "BreakerTransitions", "BreakerOpened",      "BreakerHalfOpened", "BreakerClosed",
-    "BreakerIsolated", "DeadLetters",           "DeadLetterFailures",
+    "BreakerIsolated", "DeadLetters",           "DeadLetterFailures", "Calls",            "CallFailures",
     "Failures.error",  "Failures.timeout",      "Failures.deadline_exceeded", "Failures.circuit_open",
     "Failures.bulkhead_full", "Failures.rate_limited", "Failures.cancelled", "Failures.dead_letter_failed",
     "AttemptLatency",
@@ -256,6 +257,10 @@ public:
                 bump(dead_letter_failures);
                 bump_kind(failure_kind::dead_letter_failed);
                 break;
+            case event_type::call_finished:
+                bump(calls);
+                if (e.error != nullptr) bump(call_failures);
+                break;
         }
     }
 
@@ -390,6 +395,8 @@ private:
         isolated,
         dead_letters,
         dead_letter_failures,
+        calls,
+        call_failures,
         failures_first,  // one per failure_kind, in enum order
         counter_count = failures_first + failure_kind_count,
     };

@@ -31,6 +31,8 @@ enum class event_type : std::uint8_t {
     state_changed,          ///< a circuit breaker changed state (`from`, `to`)
     dead_letter_published,  ///< a dead-letter record reached its sink
     dead_letter_failed,     ///< a dead-letter record could not be published
+    call_finished,          ///< the whole call returned: `error` set when it failed, `delay` = its duration,
+                            ///< `attempt` = attempts made. Emitted last, once per call.
 };
 
 /// Stable lower-case name of an event type.
@@ -48,6 +50,7 @@ enum class event_type : std::uint8_t {
         case event_type::state_changed: return "state_changed";
         case event_type::dead_letter_published: return "dead_letter_published";
         case event_type::dead_letter_failed: return "dead_letter_failed";
+        case event_type::call_finished: return "call_finished";
     }
     return "unknown";
 }

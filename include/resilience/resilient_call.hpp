@@ -218,8 +218,16 @@ public:
         call_state state;
         context_type ctx{&clock(), &listener(), &opts, &state, opts.deadline,
                          opts.deadline == no_deadline ? deadline_source::none : deadline_source::caller, 1};
+        if constexpr (context_type::events_enabled) (void)ctx.start();  // call_finished reports the duration
         R r = run<0, R>(ctx, f);
         if (!r.has_value()) ctx.finish(r.error());
+        if constexpr (context_type::events_enabled) {
+            const time_point end = ctx.now();
+            ctx.emit({.type = event_type::call_finished, .policy = "call", .at = end,
+                      .attempt = state.attempts == 0 ? ctx.attempt : state.attempts,
+                      .kind = r.has_value() ? failure_kind::error : r.error().kind, .delay = end - state.start,
+                      .error = r.has_value() ? nullptr : &r.error()});
+        }
         return r;
     }
 
