@@ -273,6 +273,32 @@ TEST_CASE("file_sink: a tiny file system filling up keeps whole lines only (tmpf
     ::rmdir(mnt.c_str());
 }
 
+TEST_CASE("file_sink: a read-only file system (EROFS), when mounting is allowed; the fallback takes the record") {
+    temp_dir dir;
+    const std::string mnt = dir.file("ro");
+    REQUIRE(::mkdir(mnt.c_str(), 0700) == 0);
+    if (::mount("tmpfs", mnt.c_str(), "tmpfs", MS_RDONLY, "size=16k") != 0) {
+        WARN("cannot mount a read-only tmpfs here (" << std::strerror(errno) << "): EROFS is not covered");
+        ::rmdir(mnt.c_str());
+        return;
+    }
+    {
+        rs::file_sink sink{mnt + "/dlq.jsonl"};
+        rs::memory_sink backup;
+        rs::fallback_sink both{sink, backup};
+        auto r = sink.publish(make_record("x"));
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().error == std::errc::read_only_file_system);
+        rs::resilient_call call{rs::dead_letter{both}};
+        auto res = call([]() -> rs::result<int> { return fail_error(); }, {.id = "ro"});
+        CHECK(res.error().kind == rs::failure_kind::error);
+        REQUIRE(backup.size() == 1);
+        CHECK(backup.records()[0].id == "ro");
+    }
+    ::umount(mnt.c_str());
+    ::rmdir(mnt.c_str());
+}
+
 TEST_CASE("file_sink: a record longer than max_record_bytes is refused, not truncated") {
     temp_dir dir;
     rs::file_sink sink{dir.file("dlq.jsonl"), {.max_record_bytes = 1024}};
