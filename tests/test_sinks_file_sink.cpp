@@ -145,6 +145,33 @@ TEST_CASE("file_sink: the file mode is exact whatever the umask, and appending r
     CHECK(rd.records[1].id == "b");
 }
 
+TEST_CASE("file_sink: a file deleted or renamed behind the sink's back is recreated, not written blind") {
+    temp_dir dir;
+    const std::string path = dir.file("dlq.jsonl");
+    rs::file_sink sink{path};
+    REQUIRE(sink.publish(make_record("before")).has_value());
+    SECTION("deleted") {
+        REQUIRE(::unlink(path.c_str()) == 0);
+        REQUIRE(sink.publish(make_record("after")).has_value());
+        auto rd = read_all(path);
+        REQUIRE(rd.records.size() == 1);
+        CHECK(rd.records[0].id == "after");
+    }
+    SECTION("renamed (an external rotation)") {
+        REQUIRE(::rename(path.c_str(), (path + ".old").c_str()) == 0);
+        REQUIRE(sink.publish(make_record("after")).has_value());
+        CHECK(read_all(path + ".old").records.size() == 1);
+        auto rd = read_all(path);
+        REQUIRE(rd.records.size() == 1);
+        CHECK(rd.records[0].id == "after");
+        ::unlink((path + ".old").c_str());
+    }
+    CHECK(sink.stats().reopens == 1);
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+}
+
 TEST_CASE("file_sink: a torn last line left by a crash is sealed off, never glued to the next record") {
     temp_dir dir;
     const std::string path = dir.file("dlq.jsonl");

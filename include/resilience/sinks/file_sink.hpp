@@ -23,7 +23,9 @@
 ///   the sink reopens the file, `dlq_reader` reports any such fragment as a torn tail, never a record.)
 /// - size-based rotation: when a record would take the file past `max_file_bytes`, the file is renamed
 ///   to `<path>.<n>` (n = 1, 2, ... increasing, so older files have smaller numbers) and a new one is
-///   started; `max_rotated_files`, when not 0, deletes the oldest rotated files beyond that many.
+///   started; `max_rotated_files`, when not 0, deletes the oldest rotated files beyond that many;
+/// - a file deleted or renamed by someone else (an external log rotation) is noticed at the next
+///   publish, which recreates the path instead of writing into a file nobody will read.
 ///
 /// One process writes a given file (the truncation of a failed write assumes it): in Lambda, each
 /// execution environment has its own /tmp.
@@ -129,6 +131,7 @@ struct file_sink_stats {
     std::uint64_t syncs = 0;      ///< fsync/fdatasync calls made (successful or not)
     std::uint64_t rotations = 0;  ///< files rotated
     std::uint64_t failures = 0;   ///< publishes that failed (write, sync, size, open)
+    std::uint64_t reopens = 0;    ///< times the file was found deleted or renamed by someone else, and recreated
 };
 
 namespace detail {
@@ -203,6 +206,7 @@ public:
         }
 
         std::unique_lock lk(m_);
+        reopen_if_replaced_locked(lk);
         if (auto ec = open_locked()) return fail_locked(ec, "file_sink: cannot open the file");
         if (opts_.max_file_bytes != 0 && size_ > 0 && size_ + line.size() > opts_.max_file_bytes) {
             rotate_locked(lk, line.size());
@@ -385,30 +389,65 @@ private:
         return ec;
     }
 
-    // Renames the current file to <path>.<n> and closes it; the caller opens a new one. Pending records
-    // are synced first (their publishers are woken with the result). On failure the sink keeps writing to
-    // the current file: losing the rotation is better than losing records.
-    void rotate_locked(std::unique_lock<std::mutex>& lk, std::size_t incoming) {
+    // Waits until no leader is syncing (leaders gathering a group stop waiting), so that the descriptor
+    // may be closed.
+    void wait_idle_locked(std::unique_lock<std::mutex>& lk) {
         rotating_ = true;
         cv_.notify_all();
         while (syncing_) cv_.wait(lk);
         rotating_ = false;
-        if (fd_ < 0 || !regular_ || size_ == 0 || size_ + incoming <= opts_.max_file_bytes) return;  // someone rotated
-        if (waiters_ != nullptr || (opts_.sync == file_sync::none && written_ > synced_)) {
-            std::error_code ec = detail::sync_fd(fd_, opts_.sync == file_sync::none ? file_sync::full : opts_.sync);
-            ++stats_.syncs;
-            attempted_ = written_;
-            complete(written_, ec);
-            cv_.notify_all();
-        }
-        std::vector<std::uint64_t> existing = rotated_numbers();
-        const std::uint64_t next = existing.empty() ? 1 : existing.back() + 1;
-        const std::string target = rotated_path(next);
-        if (::rename(path_.c_str(), target.c_str()) != 0) return;
+    }
+
+    // Makes every record written so far durable and wakes its publishers with the result. Precondition:
+    // no leader is syncing.
+    void sync_pending_locked() {
+        if (waiters_ == nullptr && !(opts_.sync == file_sync::none && written_ > synced_)) return;
+        std::error_code ec = detail::sync_fd(fd_, opts_.sync == file_sync::none ? file_sync::full : opts_.sync);
+        ++stats_.syncs;
+        attempted_ = written_;
+        complete(written_, ec);
+        cv_.notify_all();
+    }
+
+    void close_locked() {
         ::close(fd_);
         fd_ = -1;
         size_ = 0;
         seal_ = false;
+    }
+
+    // If the file was deleted or renamed behind the sink's back (an external log rotation, a cleanup),
+    // records written to the open descriptor would go to a file nobody will read: close it, so that the
+    // path is opened (created) again. Costs one stat(2) and one fstat(2) per publish.
+    void reopen_if_replaced_locked(std::unique_lock<std::mutex>& lk) {
+        auto replaced = [&] {
+            if (fd_ < 0 || !regular_) return false;
+            struct stat fs {};
+            struct stat ps {};
+            if (::fstat(fd_, &fs) != 0) return false;
+            if (::stat(path_.c_str(), &ps) == 0 && ps.st_ino == fs.st_ino && ps.st_dev == fs.st_dev) return false;
+            return true;
+        };
+        if (!replaced()) return;
+        wait_idle_locked(lk);
+        if (!replaced()) return;  // another publisher reopened it meanwhile
+        sync_pending_locked();
+        close_locked();
+        ++stats_.reopens;
+    }
+
+    // Renames the current file to <path>.<n> and closes it; the caller opens a new one. Pending records
+    // are synced first (their publishers are woken with the result). On failure the sink keeps writing to
+    // the current file: losing the rotation is better than losing records.
+    void rotate_locked(std::unique_lock<std::mutex>& lk, std::size_t incoming) {
+        wait_idle_locked(lk);
+        if (fd_ < 0 || !regular_ || size_ == 0 || size_ + incoming <= opts_.max_file_bytes) return;  // someone rotated
+        sync_pending_locked();
+        std::vector<std::uint64_t> existing = rotated_numbers();
+        const std::uint64_t next = existing.empty() ? 1 : existing.back() + 1;
+        const std::string target = rotated_path(next);
+        if (::rename(path_.c_str(), target.c_str()) != 0) return;
+        close_locked();
         ++stats_.rotations;
         existing.push_back(next);
         if (opts_.max_rotated_files != 0 && existing.size() > opts_.max_rotated_files) {
@@ -455,7 +494,7 @@ private:
     bool regular_ = true;
     bool seal_ = false;        // the next line must start with '\n' (a torn line precedes it)
     bool syncing_ = false;     // a leader is gathering or syncing
-    bool rotating_ = false;    // a publisher waits to rotate: leaders stop gathering
+    bool rotating_ = false;    // a publisher waits to rotate or reopen: leaders stop gathering
     bool force_full_ = false;  // flush() asked for a full sync now
     std::uint64_t size_ = 0;   // bytes in the current file
     std::uint64_t written_ = 0;    // records written (sequence numbers)
