@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <new>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -578,6 +579,76 @@ TEST_CASE("dead_letter_record: payloads round-trip byte for byte") {
     REQUIRE(back.has_value());
     CHECK(back->payload == s.payload);
     CHECK(*back == r);
+}
+
+TEST_CASE("dead_letter_record: any writable record reads back equal (randomised)") {
+    std::mt19937_64 rng(42);
+    auto pick = [&](std::uint64_t n) { return rng() % n; };
+    const std::vector<std::string> pieces = {"a", "Z", "0", " ", "\"", "\\", "\n", "\t", "{", "}", "[", "]", ":", ",",
+                                             "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", std::string(1, '\0'), "\x7f", "null",
+                                             "1", "-2.5e3", "true", "\"k\""};
+    auto text = [&](std::size_t max) {
+        std::string t;
+        for (std::size_t n = pick(max + 1); n > 0; --n) t += pieces[pick(pieces.size())];
+        return t;
+    };
+    auto bytes = [&](std::size_t max) {
+        std::string b;
+        for (std::size_t n = pick(max + 1); n > 0; --n) b += static_cast<char>(pick(256));
+        return b;
+    };
+    using tt = rs::dead_letter_record::time_type;
+    for (int i = 0; i < 3000; ++i) {
+        rs::dead_letter_record r;
+        r.id = "id" + text(6);
+        r.id_generated = pick(2) == 0;
+        switch (pick(4)) {
+            case 0: r.payload = bytes(40); break;
+            case 1: r.payload = text(20); break;
+            case 2: r.payload = R"({"a":[)" + std::to_string(pick(1000)) + R"(,"x"],"b":{"c":null}})"; break;
+            default: r.payload = ""; break;
+        }
+        r.kind = static_cast<rs::failure_kind>(pick(rs::failure_kind_count));
+        r.cause = static_cast<rs::failure_kind>(pick(rs::failure_kind_count));
+        r.hint = static_cast<rs::transience>(pick(3));
+        r.message = text(10);
+        r.attempts = static_cast<std::uint32_t>(rng());
+        r.first_attempt = tt{std::chrono::milliseconds{static_cast<std::int64_t>(pick(253'402'300'800'000ULL))}};
+        r.last_attempt = tt{std::chrono::milliseconds{static_cast<std::int64_t>(pick(253'402'300'800'000ULL))}};
+        r.elapsed = std::chrono::nanoseconds{static_cast<std::int64_t>(rng() >> 1)};
+        r.source = text(5);
+        if (pick(2) == 0) {
+            r.error_category = "cat" + text(3);
+            r.error_value = static_cast<int>(static_cast<std::int32_t>(rng()));
+            r.error_message = text(5);
+        }
+        if (pick(3) == 0) r.exception_message = "ex" + text(4);
+        for (std::size_t m = pick(4); m > 0; --m) r.metadata.emplace_back(text(3), text(3));
+        REQUIRE(r.problem().empty());
+        const std::string line = r.to_json();
+        INFO(line);
+        REQUIRE(line.find('\n') == std::string::npos);
+        auto back = rs::parse_dead_letter_record(line);
+        REQUIRE(back.has_value());
+        REQUIRE(*back == r);
+    }
+}
+
+TEST_CASE("dead_letter_record: problem() names what cannot be written") {
+    rs::dead_letter_record r;
+    r.id = "x";
+    CHECK(r.problem().empty());
+    r.id.clear();
+    CHECK(r.problem() == "the record has an empty id");
+    r.id = "x";
+    r.elapsed = std::chrono::nanoseconds{-1};
+    CHECK(r.problem() == "the record has a negative elapsed time");
+    r.elapsed = {};
+    r.kind = static_cast<rs::failure_kind>(200);
+    CHECK(r.problem() == "the record has an unknown failure kind");
+    r.kind = rs::failure_kind::error;
+    r.hint = static_cast<rs::transience>(7);
+    CHECK(r.problem() == "the record has an unknown transience hint");
 }
 
 TEST_CASE("dead_letter_record: text fields with control characters and invalid UTF-8 stay on one line") {

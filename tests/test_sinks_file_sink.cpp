@@ -326,6 +326,18 @@ TEST_CASE("file_sink: a read-only file system (EROFS), when mounting is allowed;
     ::rmdir(mnt.c_str());
 }
 
+TEST_CASE("file_sink: a record that would not read back is refused, not written") {
+    temp_dir dir;
+    const std::string path = dir.file("dlq.jsonl");
+    rs::file_sink sink{path};
+    auto r = sink.publish(make_record(""));
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().error == std::errc::invalid_argument);
+    CHECK(r.error().message == "the record has an empty id");
+    CHECK(sink.stats().failures == 1);
+    CHECK(::access(path.c_str(), F_OK) != 0);  // nothing written, not even the file
+}
+
 TEST_CASE("file_sink: a record longer than max_record_bytes is refused, not truncated") {
     temp_dir dir;
     rs::file_sink sink{dir.file("dlq.jsonl"), {.max_record_bytes = 1024}};

@@ -116,7 +116,26 @@ struct dead_letter_record {
     /// User key/value pairs (`dead_letter_options::metadata`, then whatever `enrich` adds), in order.
     std::vector<std::pair<std::string, std::string>> metadata;
 
-    /// Appends the record's JSON form (one line, no trailing newline) to `out`.
+    /// Why this record cannot be written in a form that reads back (an empty id, a negative `elapsed`,
+    /// a kind or hint outside its enumeration), or an empty view when it can. Records built by the
+    /// `dead_letter` policy always can; the JSON Lines sinks refuse the others (`errc::invalid_argument`)
+    /// rather than write a line no reader accepts.
+    [[nodiscard]] std::string_view problem() const noexcept {
+        if (id.empty()) return "the record has an empty id";
+        if (elapsed.count() < 0) return "the record has a negative elapsed time";
+        if (static_cast<std::size_t>(kind) >= failure_kind_count || static_cast<std::size_t>(cause) >= failure_kind_count) {
+            return "the record has an unknown failure kind";
+        }
+        if (hint != transience::unknown && hint != transience::transient && hint != transience::permanent) {
+            return "the record has an unknown transience hint";
+        }
+        return {};
+    }
+
+    /// Appends the record's JSON form (one line, no trailing newline) to `out`. Every record whose
+    /// `problem()` is empty reads back equal with `parse_dead_letter_record` (text fields that are not
+    /// UTF-8 excepted: their invalid bytes become U+FFFD; timestamps are kept to the millisecond, within
+    /// years 0000 to 9999).
     void append_json(std::string& out) const;
     /// The record's JSON form: one line, without the trailing newline.
     [[nodiscard]] std::string to_json() const {

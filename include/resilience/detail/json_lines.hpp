@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -40,6 +41,13 @@ enum class file_sync : std::uint8_t { none, data, full };
 namespace detail {
 
 [[nodiscard]] inline std::error_code last_errno() noexcept { return {errno, std::system_category()}; }
+
+/// A record the sinks refuse to write (see `dead_letter_record::problem`), as a failure; nullopt if fine.
+[[nodiscard]] inline std::optional<failure> unwritable(const dead_letter_record& rec) noexcept {
+    std::string_view why = rec.problem();
+    if (why.empty()) return std::nullopt;
+    return failure::from_error(std::make_error_code(std::errc::invalid_argument), transience::permanent, why);
+}
 
 /// The line for `rec` (with its trailing '\n'), the payload replaced by `redact(payload)` when given.
 [[nodiscard]] inline std::string encode_line(const dead_letter_record& rec, const payload_redactor& redact) {

@@ -185,10 +185,16 @@ public:
     }
 
     /// Appends `r` and returns once it is durable (see the class comment). Failures:
+    /// `errc::invalid_argument` (a record that would not read back: see `dead_letter_record::problem`),
     /// `errc::message_size` (line longer than `max_record_bytes`), the errno of open/write/fsync (ENOSPC,
     /// EIO, EACCES, EROFS...), `errc::not_enough_memory`, `errc::io_error` when the redaction hook throws.
     /// Never throws.
     result<void> publish(const dead_letter_record& r) {
+        if (auto bad = detail::unwritable(r)) {
+            std::lock_guard g(m_);
+            ++stats_.failures;
+            return *bad;
+        }
         std::string line;
 #if RESILIENCE_HAS_EXCEPTIONS
         try {

@@ -54,6 +54,7 @@ public:
 
 private:
     result<void> publish_unguarded(const dead_letter_record& r) {
+        if (auto bad = detail::unwritable(r)) return *bad;
         std::string line = detail::encode_line(r, redact_);
         std::lock_guard g(m_);
         // After a short write, start the next line on a fresh line so it is not glued to the fragment.
