@@ -9,6 +9,7 @@
 #include <resilience/clock.hpp>
 #include <resilience/resilient_call.hpp>
 #include <resilience/retry.hpp>
+#include <resilience/timeout.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -1219,6 +1220,38 @@ TEST_CASE("circuit_breaker + retry: retry honours retry_after and its next attem
     // attempt 4 found the open duration over and ran as the probe, which closed the circuit.
     CHECK(b.metrics().rejected == 1);
     CHECK(clk.now() - t0 == 1ms + 10s);
+    CHECK(b.state() == rs::circuit_state::closed);
+}
+
+TEST_CASE("circuit_breaker + retry: a probe cut short by the overall budget does not re-open a healed breaker") {
+    // DESIGN.md's order: overall timeout, retry, breaker, per-attempt timeout. The retry waits out the
+    // open period and probes with 100 ms of its 2 s budget left; the healthy dependency answers in
+    // 200 ms — after the overall deadline. That timeout belongs to the caller's budget, not to the
+    // dependency: the breaker must not re-open.
+    rs::manual_clock clk;
+    breaker_t b{{.failure_threshold = 1, .open_duration = 1900ms}, clk};
+    {
+        rs::resilient_call trip{b};
+        (void)trip([]() -> rs::result<int> { return rs::failure::of(rs::failure_kind::error, "down"); });
+    }
+    REQUIRE(b.state() == rs::circuit_state::open);
+    const auto opened_before = b.metrics().generation;
+    rs::resilient_call call{rs::timeout{2s}, rs::retry{{.max_attempts = 3, .backoff = rs::constant_backoff{10ms}}}, b,
+                            rs::timeout{500ms}};
+    auto r = call([&] {
+        clk.advance(200ms);
+        return 7;
+    });
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == rs::failure_kind::timeout);
+    REQUIRE(r.last_value() != nullptr);
+    CHECK(*r.last_value() == 7);
+    // The probe's outcome was ignored: the breaker is still half-open (not re-opened), and the next
+    // call probes and closes it.
+    CHECK(b.state() == rs::circuit_state::half_open);
+    CHECK(b.metrics().generation == opened_before + 1);
+    rs::resilient_call next{b};
+    CHECK(next([] { return 1; }).has_value());
     CHECK(b.state() == rs::circuit_state::closed);
 }
 

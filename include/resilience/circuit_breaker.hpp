@@ -330,8 +330,10 @@ inline steady_clock breaker_steady_clock{};
 ///   error) count as successes. Regardless of the classifier, a call that never reached the callable
 ///   (an inner bulkhead or rate limiter rejected it, the deadline passed first) and a failure of kind
 ///   `circuit_open`, `bulkhead_full`, `rate_limited`, `cancelled` or `deadline_exceeded` is ignored:
-///   it says nothing about the dependency (put a per-attempt `timeout` inside the breaker to count
-///   hangs: its `timeout` failures count).
+///   it says nothing about the dependency. A `timeout` counts only when it expired before the deadline
+///   the breaker itself was given — i.e. a per-attempt `timeout` inside the breaker fired (put one there
+///   to count hangs); a `timeout` of an enclosing budget that ran out while the dependency was working
+///   is ignored (the dependency was not given the time it was promised).
 /// - `Random`: a uniform random bit generator for the open-duration jitter, called under the mutex.
 ///
 /// Non-copyable and non-movable: it has identity, and compositions hold it by reference.
@@ -643,7 +645,15 @@ private:
         const std::uint32_t attempts_before = ctx.state->attempts;
         R r = std::invoke(next, ctx);
         const verdict v = apply_classifier(classifier_, r);
-        const call_outcome o = ctx.state->attempts == attempts_before ? call_outcome::ignored : outcome_of(r, v);
+        call_outcome o = ctx.state->attempts == attempts_before ? call_outcome::ignored : outcome_of(r, v);
+        if (o == call_outcome::failure && !r.has_value() && r.error().kind == failure_kind::timeout &&
+            ctx.deadline != no_deadline && now_fn() >= ctx.deadline) [[unlikely]] {
+            // The budget that ran out was set outside the breaker (an enclosing timeout or the caller's
+            // deadline), so the dependency was not given the time it was promised: that says nothing
+            // about its health. Without this, a retry that waits for the open period and then probes
+            // with little of the overall budget left would re-open a healed breaker again and again.
+            o = call_outcome::ignored;
+        }
         p.breaker_ = nullptr;
         const state_change c = finish(a.gen, a.probe, a.start, o, false, now_fn);
         emit_change(ctx, c);

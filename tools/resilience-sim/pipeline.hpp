@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// The policy composition the simulator runs: the library's real policies, outermost first
-//   dead_letter -> timeout (overall) -> retry -> timeout (per attempt) -> circuit_breaker -> dependency
-// The per-attempt timeout sits outside the breaker on purpose: a probe that a retry starts with little of
-// the overall budget left must not re-open a healed breaker when it returns "late" against the caller's
-// budget — the dependency answered, and the breaker judges the dependency (see the README's design
-// notes; with the timeout inside, this scenario's breakers never close again after the outage).
+// The policy composition the simulator runs: the library's real policies, outermost first, in
+// DESIGN.md's order
+//   dead_letter -> timeout (overall) -> retry -> circuit_breaker -> timeout (per attempt) -> dependency
 // Each layer can be switched off by the configuration. The composition type is fixed at compile time;
 // a switched-off layer is an `optional_layer` that passes straight through — which is itself a small
 // example of a custom policy (see resilience/policy.hpp).
@@ -98,13 +95,14 @@ struct env_random {
     result_type operator()() noexcept { return (*generator)(); }
 };
 
-using breaker_type = resilience::circuit_breaker<resilience::manual_clock>;
+// Seeded jitter for the open duration, so that the same seed gives the same run.
+using breaker_type = resilience::circuit_breaker<resilience::manual_clock, resilience::default_classifier, resilience::seeded_random>;
 using sink_type = id_sink;
 using retry_type = resilience::retry<resilience::backoff, resilience::default_classifier, env_random>;
 using composition =
     resilience::resilient_call<resilience::manual_clock&, optional_layer<resilience::dead_letter<sink_type>>,
                                optional_layer<resilience::timeout>, optional_layer<retry_type>,
-                               optional_layer<resilience::timeout>, optional_ref_layer<breaker_type>>;
+                               optional_ref_layer<breaker_type>, optional_layer<resilience::timeout>>;
 
 inline std::chrono::nanoseconds ms_to_ns(double v) { return std::chrono::nanoseconds{static_cast<std::int64_t>(v * 1e6)}; }
 
@@ -121,7 +119,7 @@ inline void build_pipeline(resilience::manual_clock& clock, std::optional<breake
         if (c.breaker->open_max_ms > c.breaker->open_ms) o.open_duration_max = ms_to_ns(c.breaker->open_max_ms);
         o.open_jitter = std::min(c.breaker->open_jitter, 0.99);
         o.half_open_probes = c.breaker->half_open_probes;
-        breaker.emplace(o, clock);
+        breaker.emplace(o, clock, rs::default_classifier{}, rs::seeded_random{random()});
     }
     optional_layer<rs::dead_letter<sink_type>> dl;
     if (c.dead_letter) dl.policy.emplace(sink, rs::dead_letter_options{.source = "resilience-sim"});
@@ -140,7 +138,7 @@ inline void build_pipeline(resilience::manual_clock& clock, std::optional<breake
     optional_ref_layer<breaker_type> br{breaker ? &*breaker : nullptr};
     optional_layer<rs::timeout> per_attempt;
     if (c.attempt_timeout_ms) per_attempt.policy.emplace(ms_to_ns(*c.attempt_timeout_ms));
-    call.emplace(clock, dl, overall, retry, per_attempt, br);
+    call.emplace(clock, dl, overall, retry, br, per_attempt);
 }
 
 template <class F>

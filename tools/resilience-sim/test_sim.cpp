@@ -119,13 +119,25 @@ TEST_CASE("breaker recovery after an outage is bounded by the open duration plus
 TEST_CASE("the same seed gives the same result; another seed another one") {
     scenario s = quiet_scenario();
     s.dependency.transient_error_rate = 0.05;
-    configuration c{.name = "retry"};
+    s.dependency.outages.push_back(outage{{100, 30}, outage::mode::hang, 10000});
+    configuration c{.name = "full"};
     c.retry = retry_config{};
+    c.timeout_ms = 2000;
+    c.attempt_timeout_ms = 500;
+    c.breaker = breaker_config{.failure_threshold = 3, .open_ms = 2000, .open_max_ms = 0, .open_jitter = 0.5,
+                               .half_open_probes = 1};
+    c.dead_letter = true;
     auto a = run_configuration(s, c);
     auto b = run_configuration(s, c);
     CHECK(a.failures == b.failures);
     CHECK(a.attempts == b.attempts);
     CHECK(a.p99_ms == b.p99_ms);
+    CHECK(a.dead_letters == b.dead_letters);
+    REQUIRE(a.buckets.size() == b.buckets.size());
+    for (std::size_t i = 0; i < a.buckets.size(); ++i) {
+        CHECK(a.buckets[i].circuit_open_rejections == b.buckets[i].circuit_open_rejections);
+        CHECK(a.buckets[i].open_fraction == b.buckets[i].open_fraction);
+    }
     s.seed = 7;
     auto d = run_configuration(s, c);
     CHECK((d.attempts != a.attempts || d.invocations != a.invocations));
