@@ -41,21 +41,46 @@ using namespace std::chrono_literals;
 #endif
 
 #if RESILIENCE_TEST_COUNT_ALLOCATIONS
+// Every form of operator new and delete is replaced: under AddressSanitizer a form left out would come
+// from the sanitizer's runtime and mismatch ours (Catch2 allocates with the nothrow forms).
 namespace {
 std::atomic<long> g_allocations{0};
-void* counted(std::size_t n) {
+void* counted(std::size_t n) noexcept {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
+    return std::malloc(n == 0 ? 1 : n);
+}
+void* counted_aligned(std::size_t n, std::align_val_t al) noexcept {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    auto a = static_cast<std::size_t>(al);
+    std::size_t size = (n + a - 1) / a * a;
+    return std::aligned_alloc(a, size == 0 ? a : size);
+}
+void* or_throw(void* p) {
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
 }
 }  // namespace
 
-void* operator new(std::size_t n) { return counted(n); }
-void* operator new[](std::size_t n) { return counted(n); }
+void* operator new(std::size_t n) { return or_throw(counted(n)); }
+void* operator new[](std::size_t n) { return or_throw(counted(n)); }
+void* operator new(std::size_t n, std::align_val_t al) { return or_throw(counted_aligned(n, al)); }
+void* operator new[](std::size_t n, std::align_val_t al) { return or_throw(counted_aligned(n, al)); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
+void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept { return counted_aligned(n, al); }
+void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept { return counted_aligned(n, al); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 #endif
 
 namespace {
