@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "support/allocations.hpp"
 #include "support/catch.hpp"
 
 #include <resilience/aws/sdk.hpp>
@@ -13,38 +14,8 @@
 #include <string>
 #include <utility>
 
-// Counts this thread's allocations, to prove the "allocates nothing" claims. ThreadSanitizer's runtime
-// defines the allocation functions itself, so under TSan nothing is replaced and the checks are skipped.
-#if defined(__SANITIZE_THREAD__)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-thread_local std::uint64_t allocation_count = 0;
-template <class F>
-std::uint64_t allocations_during(F&& f) {
-    const std::uint64_t before = allocation_count;
-    f();
-    return allocation_count - before;
-}
-}  // namespace
-
-#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
-void* operator new(std::size_t n) {
-    ++allocation_count;
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#endif
+// Counts this thread's allocations, to prove the "allocates nothing" claims (skipped under TSan).
+using resilience_test::allocations_during;
 
 namespace rs = resilience;
 using namespace std::chrono;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // resilience: requires fmt nlohmann_json
+#include "support/allocations.hpp"
 #include "support/catch.hpp"
 
 #include <resilience/emf.hpp>
@@ -20,38 +21,8 @@
 #include <thread>
 #include <vector>
 
-// Counts this thread's allocations, to prove the "allocates nothing" claims. ThreadSanitizer's runtime
-// defines the allocation functions itself, so under TSan nothing is replaced and the checks are skipped.
-#if defined(__SANITIZE_THREAD__)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-thread_local std::uint64_t allocation_count = 0;
-template <class F>
-std::uint64_t allocations_during(F&& f) {
-    const std::uint64_t before = allocation_count;
-    f();
-    return allocation_count - before;
-}
-}  // namespace
-
-#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
-void* operator new(std::size_t n) {
-    ++allocation_count;
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#endif
+// Counts this thread's allocations, to prove the "allocates nothing" claims (skipped under TSan).
+using resilience_test::allocations_during;
 
 namespace rs = resilience;
 using json = nlohmann::json;
