@@ -495,6 +495,90 @@ TEST_CASE("retry: an enclosing timeout's deadline is reported as a timeout", "[r
     CHECK(clk.elapsed() == 200ms);
 }
 
+namespace {
+/// A manual clock whose sleeps wake `late` after the time asked for (as a steady-clock sleep may).
+struct oversleeping_clock {
+    rs::manual_clock* clock;
+    ns late;
+    [[nodiscard]] rs::time_point now() const noexcept { return clock->now(); }
+    bool sleep_until(rs::time_point t, std::stop_token st = {}) { return clock->sleep_until(t + late, st); }
+    template <class Pred>
+    bool wait_until(std::unique_lock<std::mutex>& lk, std::condition_variable& cv, rs::time_point t, Pred p) {
+        return clock->wait_until(lk, cv, t, p);
+    }
+    [[nodiscard]] std::chrono::system_clock::time_point to_sys(rs::time_point t) const noexcept { return clock->to_sys(t); }
+};
+static_assert(rs::clock<oversleeping_clock>);
+}  // namespace
+
+TEST_CASE("retry: when a layer inside refuses the next attempt for lack of time, the last real failure is "
+          "returned relabelled", "[retry][time]") {
+    rs::manual_clock clk;
+    attempt_log log{clk.now(), {}, {}};
+
+    SECTION("a timeout with min_remaining inside retry refuses attempt 3") {
+        rs::resilient_call call{clk, rs::retry{{.max_attempts = 10, .backoff = rs::constant_backoff{100ms}}},
+                                rs::timeout{{.duration = 1s, .min_remaining = 100ms}}};
+        const rs::call_options opts{.deadline = clk.now() + 250ms};
+        auto r = call([&](const rs::attempt& a) -> rs::result<int> {
+            log.add(a);
+            return transient_error("boom");
+        }, opts);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(log.starts == std::vector<ns>{0ms, 100ms});  // attempt 3 (at 200ms, 50ms left) never ran
+        CHECK(r.error().kind == rs::failure_kind::deadline_exceeded);
+        CHECK(r.error().cause == rs::failure_kind::error);
+        CHECK(r.error().message == "boom");
+        CHECK(r.error().error == std::make_error_code(std::errc::connection_reset));
+        CHECK(r.error().hint == rs::transience::permanent);  // the refusal's: no time will come back
+        CHECK(r.error().attempts == 2);
+    }
+    SECTION("an inner timeout's own budget is reported as a timeout, the value still reachable") {
+        rs::resilient_call http{clk, rs::timeout{250ms},
+                                rs::retry{{.max_attempts = 10, .backoff = rs::constant_backoff{100ms}},
+                                          rs::classify_values{[](const http_response& h) { return rs::http_status_verdict(h.status); }}},
+                                rs::timeout{{.duration = 1s, .min_remaining = 100ms}}};
+        int status = 502;
+        auto r = http([&] { return http_response{status++}; });  // 502, then 503
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().kind == rs::failure_kind::timeout);
+        CHECK(r.error().cause == rs::failure_kind::error);
+        CHECK(r.error().attempts == 2);
+        REQUIRE(r.last_value() != nullptr);
+        CHECK(r.last_value()->status == 503);  // the second attempt's response
+    }
+    SECTION("the composition's own check after a sleep that woke past the deadline") {
+        oversleeping_clock late{&clk, 60ms};
+        rs::resilient_call call{late, rs::retry{{.max_attempts = 10, .backoff = rs::constant_backoff{100ms}}}};
+        const rs::call_options opts{.deadline = clk.now() + 150ms};
+        auto r = call([&](const rs::attempt& a) -> rs::result<int> {
+            log.add(a);
+            return transient_error("reset by peer");
+        }, opts);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(log.starts == std::vector<ns>{0ms});  // woke at 160ms: attempt 2 was refused
+        CHECK(r.error().kind == rs::failure_kind::deadline_exceeded);
+        CHECK(r.error().cause == rs::failure_kind::error);
+        CHECK(r.error().message == "reset by peer");
+        CHECK(r.error().error == std::make_error_code(std::errc::connection_reset));
+        CHECK(r.error().attempts == 1);
+    }
+    SECTION("a first attempt refused for lack of time is returned as is") {
+        rs::resilient_call call{clk, rs::retry{{.max_attempts = 10, .backoff = rs::constant_backoff{100ms}}},
+                                rs::timeout{{.duration = 1s, .min_remaining = 100ms}}};
+        const rs::call_options opts{.deadline = clk.now() + 50ms};
+        auto r = call([&](const rs::attempt& a) -> rs::result<int> {
+            log.add(a);
+            return 1;
+        }, opts);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(log.starts.empty());
+        CHECK(r.error().kind == rs::failure_kind::deadline_exceeded);
+        CHECK(r.error().cause == rs::failure_kind::deadline_exceeded);
+        CHECK(r.error().attempts == 0);
+    }
+}
+
 // --- retry_after ---------------------------------------------------------------------------------------
 
 TEST_CASE("retry: retry_after hints", "[retry][retry_after]") {

@@ -22,7 +22,12 @@
 /// 3. never sleeps past the deadline: when `now + delay` reaches the effective deadline (the caller's or
 ///    an enclosing timeout's), the next attempt could not start in time, so it is not started and the
 ///    last failure is returned relabelled `deadline_exceeded` (or `timeout`), its `cause` keeping the
-///    original kind and a classified value staying reachable through `result::last_value()`;
+///    original kind and a classified value staying reachable through `result::last_value()`. The same
+///    holds when it is a layer inside retry that finds no time left and refuses attempt n without
+///    running the callable (a `timeout` with `min_remaining`, a bulkhead or rate-limiter wait that
+///    expires, the composition's check after a sleep that woke late): retry returns attempt n-1's
+///    failure (error code, exception, value) relabelled with the refusal's kind and taking its `hint`
+///    (a timeout's refusal is permanent: within this call the budget only shrinks), not the refusal;
 /// 4. gives up when the next attempt would start more than `max_duration` after the call started;
 /// 5. takes a retry's cost from the `retry_budget`, if there is one; an empty budget ends the retries
 ///    (the delays of retries that do run are never shortened by it);
@@ -274,10 +279,25 @@ public:
         std::uint32_t charged = 0;
         if (opts_.max_duration > duration::zero()) (void)ctx.start();  // fix the start before attempt 1
 
+        // The last attempt that ran, kept across the backoff: when a layer inside refuses the next
+        // attempt for lack of time (a timeout's `min_remaining`, a bulkhead or rate-limiter wait that
+        // expires, the composition's own check after a sleep that overshot), that refusal carries
+        // nothing about the dependency, so the previous failure is returned, relabelled, instead.
+        std::optional<R> previous;
         for (std::uint32_t n = 1;; ++n) {
             Ctx inner = ctx;
             inner.attempt = n;
+            const std::uint32_t ran_before = ctx.state->attempts;
             R r = next(inner);
+            if (previous.has_value() && ctx.state->attempts == ran_before && !r.has_value() &&
+                (r.error().kind == failure_kind::timeout || r.error().kind == failure_kind::deadline_exceeded)) {
+                R last = std::move(*previous);
+                failure f = last.error().relabelled(r.error().kind);
+                f.hint = r.error().hint;  // the refusal knows whether trying again could help
+                last.fail(std::move(f));
+                give_up(ctx, last, n);
+                return last;
+            }
             const verdict v = apply_classifier(classifier_, r);
             if (v == verdict::success) {
                 if (opts_.budget != nullptr) {
@@ -335,6 +355,8 @@ public:
                 give_up(ctx, r, n);
                 return r;
             }
+            previous.reset();
+            previous.emplace(std::move(r));
         }
     }
 
