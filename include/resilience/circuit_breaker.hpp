@@ -45,8 +45,12 @@
 /// calls run. A breaker whose only trip condition is consecutive failures and that has no slow-call
 /// detection reads no clock in the closed state.
 ///
-/// Costs: no allocation after construction (a rate window allocates its slots once, at construction);
-/// a rejection allocates nothing and throws nothing.
+/// Costs: no allocation after construction (a rate window allocates its slots once, at construction),
+/// neither through `operator new` nor `malloc`, on a thread's first call included (its counter slot is
+/// a trivially destructible `thread_local`, given back through a pthread key: see
+/// detail/breaker_counters.hpp and docs/circuit_breaker.md for the two glibc caveats: a process with
+/// more than 32 pthread keys, a breaker in a `dlopen`ed library); a rejection allocates nothing and
+/// throws nothing.
 
 #include "classify.hpp"
 #include "clock.hpp"
