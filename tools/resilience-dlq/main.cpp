@@ -353,9 +353,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> positional;
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
-        auto value = [&](const char* name) -> std::optional<std::string> {
+        auto value = [&]() -> std::optional<std::string> {  // the option's argument
             if (i + 1 >= args.size()) return std::nullopt;
-            (void)name;
             return args[++i];
         };
         if (a == "--") {
@@ -363,15 +362,15 @@ int main(int argc, char** argv) {
             o.exec.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
             break;
         } else if (a == "--progress") {
-            auto v = value("--progress");
+            auto v = value();
             if (!v) return usage_error("--progress needs a path");
             o.progress = *v;
         } else if (a == "--kind" && o.command == "list") {
-            auto v = value("--kind");
+            auto v = value();
             if (!v) return usage_error("--kind needs a kind");
             o.kind = *v;
         } else if (a == "--source" && o.command == "list") {
-            auto v = value("--source");
+            auto v = value();
             if (!v) return usage_error("--source needs a name");
             o.source = *v;
         } else if (a == "--pending" && o.command == "list") {
