@@ -3,7 +3,9 @@
 // bulkhead: options and validation, RAII permits, the policy in a resilient_call, the FIFO queue with
 // max_queue / max_wait on manual_clock, deadlines, stop tokens, events, allocation counts, and the
 // snippets of docs/bulkhead.md.
+#include "support/allocations.hpp"
 #include "support/catch.hpp"
+#include "support/policy_helpers.hpp"
 
 #include <resilience/bulkhead.hpp>
 #include <resilience/circuit_breaker.hpp>
@@ -11,8 +13,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <new>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -23,43 +24,12 @@
 namespace rs = resilience;
 using namespace std::chrono_literals;
 
-// --- allocation counting: only on threads that switch it on --------------------------------------------
-// Sanitizer runtimes define the global operator new themselves: there, allocations are not counted and
-// the allocation tests only run their code (the plain builds assert the counts).
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-thread_local bool t_counting = false;
-std::atomic<std::size_t> g_allocations{0};
-}  // namespace
-
-#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
-void* operator new(std::size_t n) {
-    if (t_counting) g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#endif
-
+// Counts this thread's allocations from its construction on (under TSan nothing is counted: 0).
 namespace {
 
 struct count_allocations {
-    std::size_t before = g_allocations.load();
-    count_allocations() { t_counting = true; }
-    ~count_allocations() { t_counting = false; }
-    std::size_t count() const { return g_allocations.load() - before; }
+    std::uint64_t before = resilience_test::thread_allocations;
+    std::uint64_t count() const { return resilience_test::thread_allocations - before; }
 };
 
 // Waits (spinning, not sleeping) for another thread to reach a state; gives up after 10 s of real time
@@ -79,20 +49,8 @@ void let_others_run() {
     for (int i = 0; i < 2000; ++i) std::this_thread::yield();
 }
 
-template <class F>
-std::string invalid_argument_text(F f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "<no exception>";
-}
-
-struct recorder {
-    std::vector<rs::event> events;
-    void on_event(const rs::event& e) { events.push_back(e); }
-};
+using resilience_test::invalid_argument_text;
+using resilience_test::recorder;
 
 using manual_bulkhead = rs::bulkhead<rs::manual_clock>;
 using manual_ctx = rs::call_context<rs::manual_clock, rs::null_listener>;
