@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // circuit_breaker: every state transition and every option, on manual_clock.
+#include "support/allocations.hpp"
 #include "support/catch.hpp"
 
 #include <resilience/bulkhead.hpp>
@@ -16,10 +17,8 @@
 #include <barrier>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <limits>
 #include <mutex>
-#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -30,41 +29,9 @@
 namespace rs = resilience;
 using namespace std::chrono_literals;
 
-// --- allocation counting for this test program -------------------------------------------------------
-// Sanitizer runtimes define operator new themselves: there nothing is counted and the allocation checks
-// pass vacuously (the plain and -fno-exceptions builds run them for real).
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
-void* operator new(std::size_t n) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif
+// Every thread's allocations (the breaker is used from one thread at a time in the counted regions);
+// under TSan nothing is counted and the allocation checks pass vacuously or are skipped.
+using resilience_test::all_allocations;
 
 namespace {
 
@@ -310,9 +277,9 @@ TEST_CASE("circuit_breaker: an open circuit rejects without running, as a value 
     clk.advance(4s);
     int ran = 0;
     rs::resilient_call call{b};
-    const long before = g_allocations.load();
+    const std::uint64_t before = all_allocations.load();
     rs::result<int> r = call([&] { return ++ran; });
-    CHECK(g_allocations.load() == before);
+    CHECK(all_allocations.load() == before);
     REQUIRE_FALSE(r);
     CHECK(ran == 0);
     CHECK(r.error().kind == rs::failure_kind::circuit_open);
@@ -1092,7 +1059,7 @@ TEST_CASE("circuit_breaker: no allocation on the closed path or the rejection pa
     for (const auto& o : configs) {
         breaker_t b{o, clk};
         rs::resilient_call call{b};
-        const long before = g_allocations.load();
+        const std::uint64_t before = all_allocations.load();
         for (int i = 0; i < 100; ++i) {
             (void)call([] { return 1; });
             clk.advance(1s);
@@ -1102,7 +1069,7 @@ TEST_CASE("circuit_breaker: no allocation on the closed path or the rejection pa
         const auto state_before_probe = b.state();
         clk.advance(10s);
         (void)call([] { return 1; });  // probe
-        const long after = g_allocations.load();
+        const std::uint64_t after = all_allocations.load();
         CHECK(after == before);
         CHECK(state_before_probe == rs::circuit_state::open);
         CHECK(b.state() == rs::circuit_state::closed);
@@ -1110,16 +1077,16 @@ TEST_CASE("circuit_breaker: no allocation on the closed path or the rejection pa
 }
 
 TEST_CASE("circuit_breaker: the allocation counter of this test program counts") {
-    const long before = g_allocations.load();
+    const std::uint64_t before = all_allocations.load();
     auto* p = new int(3);
-    const long after = g_allocations.load();
+    const std::uint64_t after = all_allocations.load();
     delete p;
     if (RESILIENCE_TEST_COUNTS_ALLOCATIONS) CHECK(after == before + 1);
     // A breaker with a rate window allocates its slots once, at construction.
     rs::manual_clock clk;
-    const long b0 = g_allocations.load();
+    const std::uint64_t b0 = all_allocations.load();
     breaker_t b{{.failure_rate_threshold = 0.5, .window = rs::breaker_window::count(10)}, clk};
-    if (RESILIENCE_TEST_COUNTS_ALLOCATIONS) CHECK(g_allocations.load() == b0 + 1);
+    if (RESILIENCE_TEST_COUNTS_ALLOCATIONS) CHECK(all_allocations.load() == b0 + 1);
 }
 
 // docs/circuit_breaker.md: testing

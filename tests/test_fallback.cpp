@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "support/allocations.hpp"
 #include "support/catch.hpp"
 
 #include <resilience/fallback.hpp>
@@ -6,10 +7,7 @@
 #include <resilience/testing.hpp>
 #include <resilience/timeout.hpp>
 
-#include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <new>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -19,32 +17,9 @@ namespace rs = resilience;
 namespace rt = resilience::testing;
 using namespace std::chrono_literals;
 
-// Counts every allocation made through operator new in this program, so that tests can assert that a
-// path allocates nothing. Sanitizer runtimes define operator new themselves: then nothing is counted and
-// the allocation tests say they were skipped.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-}
-#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
-void* operator new(std::size_t n) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#endif
+// Counts every thread's allocations, so that tests can assert that a path allocates nothing. Under
+// ThreadSanitizer nothing is counted and the allocation tests say they were skipped.
+using resilience_test::all_allocations;
 
 namespace {
 rs::failure reset() { return rs::failure::from_error(std::make_error_code(std::errc::connection_reset)); }
@@ -234,22 +209,22 @@ TEST_CASE("fallback outside a timeout sees the timeout's verdict", "[fallback]")
 
 TEST_CASE("fallback allocates nothing", "[fallback][alloc]") {
     if (!RESILIENCE_TEST_COUNTS_ALLOCATIONS) {
-        WARN("allocation counting is off under sanitizers: skipped");
+        WARN("allocation counting is off under ThreadSanitizer: skipped");
         return;
     }
     rs::manual_clock clock;
     rs::resilient_call call{rs::fallback{[](const rs::failure&) { return 7; }}, rs::fallback{3}, clock};
     rs::resilient_call selective{rs::fallback{3, rs::failure_kinds{rs::failure_kind::timeout}}, clock};
 
-    auto before = g_allocations.load();
+    auto before = all_allocations.load();
     auto ok = call([] { return 1; });
     auto replaced = call([]() -> rs::result<int> { return reset(); });
     auto passed = selective([]() -> rs::result<int> { return reset(); });
-    auto after = g_allocations.load();
+    auto after = all_allocations.load();
 
     CHECK(after == before);
     delete new int(0);  // the counter does count
-    CHECK(g_allocations.load() == after + 1);
+    CHECK(all_allocations.load() == after + 1);
     REQUIRE(ok);
     CHECK(*ok == 1);
     REQUIRE(replaced);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "support/allocations.hpp"
 #include "support/catch.hpp"
 
 #include <resilience/resilient_call.hpp>
@@ -7,8 +8,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <new>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -20,32 +19,9 @@ namespace rs = resilience;
 namespace rt = resilience::testing;
 using namespace std::chrono_literals;
 
-// Counts every allocation made through operator new in this program, so that tests can assert that a
-// path allocates nothing. Sanitizer runtimes define operator new themselves: then nothing is counted and
-// the allocation tests say they were skipped.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-}
-#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
-void* operator new(std::size_t n) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#endif
+// Counts every thread's allocations, so that tests can assert that a path allocates nothing. Under
+// ThreadSanitizer nothing is counted and the allocation tests say they were skipped.
+using resilience_test::all_allocations;
 
 static_assert(std::is_same_v<rt::manual_clock, rs::manual_clock>);
 static_assert(rs::listener<rt::recording_listener>);
@@ -295,18 +271,18 @@ TEST_CASE("script rejects a bad script", "[testing][script][config]") {
 
 TEST_CASE("invoking a script allocates nothing", "[testing][script][alloc]") {
     if (!RESILIENCE_TEST_COUNTS_ALLOCATIONS) {
-        WARN("allocation counting is off under sanitizers: skipped");
+        WARN("allocation counting is off under ThreadSanitizer: skipped");
         return;
     }
     rs::manual_clock clock;
     rt::script<int> s{clock, {rt::returns(1, 1ms), rt::fails(std::errc::io_error, 1ms)}, rt::script_options{.record_capacity = 8}};
     rs::resilient_call call{rs::timeout{1s}, clock};
-    const auto before = g_allocations.load();
+    const auto before = all_allocations.load();
     for (int i = 0; i < 20; ++i) (void)call(s);  // past the record capacity, too
-    const auto after = g_allocations.load();
+    const auto after = all_allocations.load();
     CHECK(after == before);
     delete new int(0);  // the counter does count
-    CHECK(g_allocations.load() == after + 1);
+    CHECK(all_allocations.load() == after + 1);
     CHECK(s.calls() == 20);
 }
 

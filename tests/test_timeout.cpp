@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "support/allocations.hpp"
 #include "support/catch.hpp"
 
 #include <resilience/resilient_call.hpp>
@@ -11,8 +12,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -24,32 +23,9 @@ namespace rs = resilience;
 namespace rt = resilience::testing;
 using namespace std::chrono_literals;
 
-// Counts every allocation made through operator new in this program, so that tests can assert that a
-// path allocates nothing. Sanitizer runtimes define operator new themselves: then nothing is counted and
-// the allocation tests say they were skipped.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef RESILIENCE_TEST_COUNTS_ALLOCATIONS
-#define RESILIENCE_TEST_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-}
-#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
-void* operator new(std::size_t n) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#endif
+// Counts every thread's allocations, so that tests can assert that a path allocates nothing. Under
+// ThreadSanitizer nothing is counted and the allocation tests say they were skipped.
+using resilience_test::all_allocations;
 
 static_assert(rs::policy<rs::timeout>);
 static_assert(std::is_copy_constructible_v<rs::timeout>);
@@ -304,7 +280,7 @@ TEST_CASE("timeout works on the steady clock without a listener", "[timeout]") {
 
 TEST_CASE("timeout allocates nothing", "[timeout][alloc]") {
     if (!RESILIENCE_TEST_COUNTS_ALLOCATIONS) {
-        WARN("allocation counting is off under sanitizers: skipped");
+        WARN("allocation counting is off under ThreadSanitizer: skipped");
         return;
     }
     rs::manual_clock clock;
@@ -312,16 +288,16 @@ TEST_CASE("timeout allocates nothing", "[timeout][alloc]") {
     rs::call_options opts;
     opts.deadline = clock.now() + 2s;
 
-    auto before = g_allocations.load();
+    auto before = all_allocations.load();
     auto ok = call([](const rs::attempt&) { return 1; }, opts);
     auto late = call([&](const rs::attempt&) { clock.advance(600ms); return 2; }, opts);
     auto refused = call([](const rs::attempt&) { return 3; }, rs::call_options{.deadline = clock.now() + 1ms});
-    auto after = g_allocations.load();
+    auto after = all_allocations.load();
 
     CHECK(after == before);
     // The counter does count: a deliberate allocation shows up.
     delete new int(0);
-    CHECK(g_allocations.load() == after + 1);
+    CHECK(all_allocations.load() == after + 1);
     CHECK(ok);
     CHECK_FALSE(late);
     CHECK_FALSE(refused);
