@@ -5,7 +5,9 @@
 // success, on a transient failure, on a slow or dead dependency, with the caller's deadline or
 // cancellation, what reaches the dead-letter sink, the whole pipeline under concurrent load, and zero
 // heap allocations on the happy path and the rejection paths of each policy and of the composition.
+#include "support/allocations.hpp"
 #include "support/catch.hpp"
+#include "support/string_makers.hpp"
 
 #include <resilience/resilience.hpp>
 
@@ -55,9 +57,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <mutex>
-#include <new>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -69,89 +69,9 @@
 namespace rs = resilience;
 using namespace std::chrono_literals;
 
-// ThreadSanitizer's runtime defines every operator new and delete itself and is linked whole, so they
-// cannot be replaced there: the allocation counting (and the tests using it) is compiled out of TSan
-// builds only; every other build, sanitized or not, runs it.
-#if defined(__SANITIZE_THREAD__)
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 0
-#endif
-#endif
-#ifndef RESILIENCE_TEST_COUNT_ALLOCATIONS
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 1
-#endif
-
-#if RESILIENCE_TEST_COUNT_ALLOCATIONS
-// --- allocation counting: every operator new of this program goes through here --------------------------
-
-namespace {
-std::atomic<long> g_allocations{0};
-void* counted_alloc(std::size_t n) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void* counted_alloc_aligned(std::size_t n, std::align_val_t al) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    auto a = static_cast<std::size_t>(al);
-    std::size_t size = (n + a - 1) / a * a;
-    if (void* p = std::aligned_alloc(a, size == 0 ? a : size)) return p;
-    throw std::bad_alloc();
-}
-template <class F>
-long allocations_during(F&& f) {
-    long before = g_allocations.load();
-    f();
-    return g_allocations.load() - before;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t al) { return counted_alloc_aligned(n, al); }
-void* operator new[](std::size_t n, std::align_val_t al) { return counted_alloc_aligned(n, al); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-// The nothrow forms too (Catch2 registers tests with them): under a sanitizer, a form left out would
-// come from the sanitizer's runtime and mismatch our delete.
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    auto a = static_cast<std::size_t>(al);
-    std::size_t size = (n + a - 1) / a * a;
-    return std::aligned_alloc(a, size == 0 ? a : size);
-}
-void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t& t) noexcept {
-    return operator new(n, al, t);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-#endif  // RESILIENCE_TEST_COUNT_ALLOCATIONS
-
-namespace Catch {
-template <>
-struct StringMaker<rs::failure_kind> {
-    static std::string convert(rs::failure_kind k) { return std::string(rs::to_string(k)); }
-};
-template <>
-struct StringMaker<rs::event_type> {
-    static std::string convert(rs::event_type t) { return std::string(rs::to_string(t)); }
-};
-}  // namespace Catch
+// Allocations by every thread of the program while a function runs (the allocation tests are compiled
+// out under TSan, where nothing is counted).
+using resilience_test::all_allocations_during;
 
 namespace {
 
@@ -519,7 +439,7 @@ TEST_CASE("pipeline: under concurrent load the bulkhead bounds what reaches the 
 }
 #endif
 
-#if RESILIENCE_TEST_COUNT_ALLOCATIONS
+#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
 // --- zero allocations ----------------------------------------------------------------------------------
 
 TEST_CASE("no heap allocation on the happy path of each policy", "[resilience][alloc]") {
@@ -533,7 +453,7 @@ TEST_CASE("no heap allocation on the happy path of each policy", "[resilience][a
     // per-call cost.
     auto measure = [&](auto& call) {
         sum += *call(ok, opts);
-        return allocations_during([&] {
+        return all_allocations_during([&] {
             for (int i = 0; i < 20; ++i) sum += *call(ok, opts);
         });
     };
@@ -592,7 +512,7 @@ TEST_CASE("no heap allocation on the happy path of each policy", "[resilience][a
         environment<tally_listener> env;
         auto run = [&] { sum += env.fetch(ok, {.deadline = env.clk.now() + 1h}).value_or(0); };
         run();
-        CHECK(allocations_during([&] {
+        CHECK(all_allocations_during([&] {
                   for (int i = 0; i < 20; ++i) run();
               }) == 0);
     }
@@ -613,7 +533,7 @@ TEST_CASE("no heap allocation on the rejection paths", "[resilience][alloc]") {
         const rs::call_options expired{.deadline = clk.now()};
         const rs::call_options cancelled{.stop = src.get_token()};
         rs::resilient_call call{clk, tally};
-        CHECK(allocations_during([&] {
+        CHECK(all_allocations_during([&] {
                   for (int i = 0; i < 10; ++i) {
                       rejected += call(fn, expired).has_value() ? 0 : 1;
                       rejected += call(fn, cancelled).has_value() ? 0 : 1;
@@ -628,7 +548,7 @@ TEST_CASE("no heap allocation on the rejection paths", "[resilience][alloc]") {
             clk.advance(20ms);
             return 1;
         };
-        CHECK(allocations_during([&] {
+        CHECK(all_allocations_during([&] {
                   for (int i = 0; i < 10; ++i) rejected += call(late, opts).has_value() ? 0 : 1;
               }) == 0);
         CHECK(rejected == 10);
@@ -639,7 +559,7 @@ TEST_CASE("no heap allocation on the rejection paths", "[resilience][alloc]") {
         rs::resilient_call call{rs::retry{{.max_attempts = 3}}, clk, tally};
         auto failing = []() -> rs::result<int> { return rs::failure::of(rs::failure_kind::error); };
         (void)call(failing, opts);
-        CHECK(allocations_during([&] {
+        CHECK(all_allocations_during([&] {
                   for (int i = 0; i < 10; ++i) rejected += call(failing, opts).has_value() ? 0 : 1;
               }) == 0);
         CHECK(rejected == 10);
@@ -650,7 +570,7 @@ TEST_CASE("no heap allocation on the rejection paths", "[resilience][alloc]") {
         rs::circuit_breaker<rs::manual_clock> breaker{{}, clk};
         breaker.isolate();
         rs::resilient_call call{breaker, tally};
-        CHECK(allocations_during([&] {
+        CHECK(all_allocations_during([&] {
                   for (int i = 0; i < 10; ++i) rejected += call(fn, opts).has_value() ? 0 : 1;
               }) == 0);
         CHECK(rejected == 10);
@@ -662,7 +582,7 @@ TEST_CASE("no heap allocation on the rejection paths", "[resilience][alloc]") {
         auto held = pool.try_acquire();
         REQUIRE(held.held());
         rs::resilient_call call{pool, tally};
-        CHECK(allocations_during([&] {
+        CHECK(all_allocations_during([&] {
                   for (int i = 0; i < 10; ++i) rejected += call(fn, opts).has_value() ? 0 : 1;
               }) == 0);
         CHECK(rejected == 10);
@@ -673,7 +593,7 @@ TEST_CASE("no heap allocation on the rejection paths", "[resilience][alloc]") {
         rs::rate_limiter<rs::manual_clock> limiter{{.permits = 1, .per = 1h, .burst = 1}, clk};
         rs::resilient_call call{limiter, tally};
         (void)call(fn, opts);  // takes the only token
-        CHECK(allocations_during([&] {
+        CHECK(all_allocations_during([&] {
                   for (int i = 0; i < 10; ++i) rejected += call(fn, opts).has_value() ? 0 : 1;
               }) == 0);
         CHECK(rejected == 10);
@@ -684,7 +604,7 @@ TEST_CASE("no heap allocation on the rejection paths", "[resilience][alloc]") {
         rs::resilient_call call{rs::fallback{7}, clk, tally};
         auto failing = []() -> rs::result<int> { return rs::failure::of(rs::failure_kind::error); };
         int sum = 0;
-        CHECK(allocations_during([&] {
+        CHECK(all_allocations_during([&] {
                   for (int i = 0; i < 10; ++i) sum += call(failing, opts).value_or(0);
               }) == 0);
         CHECK(sum == 70);
@@ -692,4 +612,4 @@ TEST_CASE("no heap allocation on the rejection paths", "[resilience][alloc]") {
 #endif
     CHECK(invoked <= 1);
 }
-#endif  // RESILIENCE_TEST_COUNT_ALLOCATIONS
+#endif  // RESILIENCE_TEST_COUNTS_ALLOCATIONS

@@ -3,16 +3,16 @@
 // resilient_call.hpp: callable shapes, exceptions, cancellation and deadlines before an attempt, nesting
 // order, how elements are held (reference or copy), the composition's clock and listener, the fields a
 // failure leaves with, concurrent use, and zero heap allocations on the happy and rejection paths.
+#include "support/allocations.hpp"
 #include "support/catch.hpp"
+#include "support/string_makers.hpp"
 
 #include <resilience/resilient_call.hpp>
 
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <memory>
-#include <new>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -24,96 +24,9 @@
 namespace rs = resilience;
 using namespace std::chrono_literals;
 
-// ThreadSanitizer's runtime defines every operator new and delete itself and is linked whole, so they
-// cannot be replaced there: the allocation counting (and the tests using it) is compiled out of TSan
-// builds only; every other build, sanitized or not, runs it.
-#if defined(__SANITIZE_THREAD__)
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 0
-#endif
-#endif
-#ifndef RESILIENCE_TEST_COUNT_ALLOCATIONS
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 1
-#endif
-
-#if RESILIENCE_TEST_COUNT_ALLOCATIONS
-// --- allocation counting: every operator new of this program goes through here --------------------------
-
-namespace {
-std::atomic<long> g_allocations{0};
-
-void* counted_alloc(std::size_t n) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void* counted_alloc_aligned(std::size_t n, std::align_val_t al) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    auto a = static_cast<std::size_t>(al);
-    std::size_t size = (n + a - 1) / a * a;
-    if (void* p = std::aligned_alloc(a, size == 0 ? a : size)) return p;
-    throw std::bad_alloc();
-}
-
-// Allocations made on this thread... by anyone, while `f` runs.
-template <class F>
-long allocations_during(F&& f) {
-    long before = g_allocations.load();
-    f();
-    return g_allocations.load() - before;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t al) { return counted_alloc_aligned(n, al); }
-void* operator new[](std::size_t n, std::align_val_t al) { return counted_alloc_aligned(n, al); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-// The nothrow forms too (Catch2 registers tests with them): under a sanitizer, a form left out would
-// come from the sanitizer's runtime and mismatch our delete.
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    auto a = static_cast<std::size_t>(al);
-    std::size_t size = (n + a - 1) / a * a;
-    return std::aligned_alloc(a, size == 0 ? a : size);
-}
-void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t& t) noexcept {
-    return operator new(n, al, t);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-#endif  // RESILIENCE_TEST_COUNT_ALLOCATIONS
-
-namespace Catch {
-template <>
-struct StringMaker<rs::failure_kind> {
-    static std::string convert(rs::failure_kind k) { return std::string(rs::to_string(k)); }
-};
-template <>
-struct StringMaker<rs::event_type> {
-    static std::string convert(rs::event_type t) { return std::string(rs::to_string(t)); }
-};
-template <>
-struct StringMaker<rs::time_point> {
-    static std::string convert(rs::time_point t) { return std::to_string(t.time_since_epoch().count()) + "ns"; }
-};
-}  // namespace Catch
+// Allocations by every thread of the program while a function runs (the allocation tests are compiled
+// out under TSan, where nothing is counted).
+using resilience_test::all_allocations_during;
 
 namespace {
 
@@ -707,7 +620,7 @@ TEST_CASE("resilient_call: one composition called from many threads", "[resilien
     CHECK(events.load() == 2 * (threads * calls + retried) + threads * calls);
 }
 
-#if RESILIENCE_TEST_COUNT_ALLOCATIONS
+#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
 // --- allocations -----------------------------------------------------------------------------------------------
 
 TEST_CASE("resilient_call: no heap allocation on the happy path", "[resilient_call][alloc]") {
@@ -720,10 +633,10 @@ TEST_CASE("resilient_call: no heap allocation on the happy path", "[resilient_ca
 
     SECTION("bare composition") {
         rs::resilient_call<> bare;
-        CHECK(allocations_during([&] { sum += *bare([] { return 1; }); }) == 0);
+        CHECK(all_allocations_during([&] { sum += *bare([] { return 1; }); }) == 0);
     }
     SECTION("policies, clock, listener, deadline and stop token") {
-        long n = allocations_during([&] {
+        const std::uint64_t n = all_allocations_during([&] {
             rs::resilient_call call{counting_value{}, again{3}, counter, clk, tally};
             for (int i = 0; i < 100; ++i) {
                 auto r = call([&](const rs::attempt& a) -> rs::result<int> {
@@ -739,7 +652,7 @@ TEST_CASE("resilient_call: no heap allocation on the happy path", "[resilient_ca
     }
     SECTION("a failed call") {
         rs::resilient_call call{again{2}, clk, tally};
-        long n = allocations_during([&] {
+        const std::uint64_t n = all_allocations_during([&] {
             auto r = call([]() -> rs::result<int> { return rs::failure::of(rs::failure_kind::error); }, opts);
             sum += r.error().attempts == 2u ? 1 : 0;
         });
@@ -757,7 +670,7 @@ TEST_CASE("resilient_call: no heap allocation on the rejection paths", "[resilie
     rs::call_options expired{.deadline = clk.now()};
     rs::resilient_call call{again{3}, clk, tally};
     int failures = 0;
-    long n = allocations_during([&] {
+    const std::uint64_t n = all_allocations_during([&] {
         for (int i = 0; i < 50; ++i) {
             failures += call([] { return 1; }, cancelled).has_value() ? 0 : 1;
             failures += call([] { return 1; }, expired).has_value() ? 0 : 1;
@@ -771,7 +684,7 @@ TEST_CASE("resilient_call: no heap allocation on the rejection paths", "[resilie
 
 TEST_CASE("the allocation counter counts", "[alloc]") {
     // Guards the tests above against a replacement that is not in effect.
-    long n = allocations_during([] {
+    const std::uint64_t n = all_allocations_during([] {
         auto p = std::make_unique<int>(1);
         auto v = std::vector<int>(100);
         (void)p;
@@ -779,7 +692,7 @@ TEST_CASE("the allocation counter counts", "[alloc]") {
     });
     CHECK(n == 2);
 }
-#endif  // RESILIENCE_TEST_COUNT_ALLOCATIONS
+#endif  // RESILIENCE_TEST_COUNTS_ALLOCATIONS
 
 namespace {
 struct pass_through_policy {

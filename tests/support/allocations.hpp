@@ -42,6 +42,15 @@ std::uint64_t allocations_during(F&& f) {
     return thread_allocations - before;
 }
 
+/// Allocations made by every thread of the program while `f` runs (for code that allocates, or
+/// might, on threads other than the caller's; nothing else may be running meanwhile).
+template <class F>
+std::uint64_t all_allocations_during(F&& f) {
+    const std::uint64_t before = all_allocations.load();
+    f();
+    return all_allocations.load() - before;
+}
+
 namespace detail {
 inline void count() noexcept {
     ++thread_allocations;
