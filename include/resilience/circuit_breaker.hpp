@@ -110,6 +110,10 @@ struct breaker_window {
     /// Count window: the number of outcomes remembered (1 to 65536).
     std::uint32_t size = 100;
     /// Time window: the number of buckets (1 to 1000). The window slides by one bucket at a time.
+    /// A bucket counts at most 2,031,615 outcomes (21-bit counts packed in one word so that recording
+    /// is one `fetch_add`); outcomes recorded in a full bucket are not counted, so its rates are those
+    /// of its first ~2 million outcomes. With the defaults (60 s / 10) that takes over ~340,000 calls a
+    /// second through one breaker: use more buckets (narrower ones) for more.
     std::uint32_t buckets = 10;
     /// Time window: the span covered (positive, at least one nanosecond per bucket).
     duration length = std::chrono::seconds(60);
@@ -334,10 +338,11 @@ inline steady_clock breaker_steady_clock{};
 ///   error) count as successes. Regardless of the classifier, a call that never reached the callable
 ///   (an inner bulkhead or rate limiter rejected it, the deadline passed first) and a failure of kind
 ///   `circuit_open`, `bulkhead_full`, `rate_limited`, `cancelled` or `deadline_exceeded` is ignored:
-///   it says nothing about the dependency. A `timeout` counts only when it expired before the deadline
-///   the breaker itself was given — i.e. a per-attempt `timeout` inside the breaker fired (put one there
-///   to count hangs); a `timeout` of an enclosing budget that ran out while the dependency was working
-///   is ignored (the dependency was not given the time it was promised).
+///   it says nothing about the dependency (put a per-attempt `timeout` inside the breaker to count
+///   hangs: its `timeout` failures count). One exception: a half-open probe that ends in a `timeout` of
+///   a budget set outside the breaker (the enclosing timeout or the caller's deadline ran out) is
+///   inconclusive and ignored — the dependency was not given the time a probe needs — so that a retry
+///   probing with the little budget it has left cannot re-open a healed breaker.
 /// - `Random`: a uniform random bit generator for the open-duration jitter, called under the mutex.
 ///
 /// Non-copyable and non-movable: it has identity, and compositions hold it by reference.
@@ -650,12 +655,14 @@ private:
         R r = std::invoke(next, ctx);
         const verdict v = apply_classifier(classifier_, r);
         call_outcome o = ctx.state->attempts == attempts_before ? call_outcome::ignored : outcome_of(r, v);
-        if (o == call_outcome::failure && !r.has_value() && r.error().kind == failure_kind::timeout &&
+        if (a.probe && o == call_outcome::failure && !r.has_value() && r.error().kind == failure_kind::timeout &&
             ctx.deadline != no_deadline && now_fn() >= ctx.deadline) [[unlikely]] {
-            // The budget that ran out was set outside the breaker (an enclosing timeout or the caller's
-            // deadline), so the dependency was not given the time it was promised: that says nothing
-            // about its health. Without this, a retry that waits for the open period and then probes
-            // with little of the overall budget left would re-open a healed breaker again and again.
+            // An inconclusive probe: the budget that ran out was set outside the breaker (an enclosing
+            // timeout or the caller's deadline), so the dependency was not given the time a probe needs.
+            // A retry that waits out the open period probes with whatever budget is left; counting such
+            // a probe re-opened a healed breaker again and again. The probe is released without a
+            // verdict and the next call probes. (In the closed state such a timeout still counts: a
+            // dependency too slow for the budget it gets is failing its callers.)
             o = call_outcome::ignored;
         }
         p.breaker_ = nullptr;

@@ -279,25 +279,10 @@ public:
         std::uint32_t charged = 0;
         if (opts_.max_duration > duration::zero()) (void)ctx.start();  // fix the start before attempt 1
 
-        // The last attempt that ran, kept across the backoff: when a layer inside refuses the next
-        // attempt for lack of time (a timeout's `min_remaining`, a bulkhead or rate-limiter wait that
-        // expires, the composition's own check after a sleep that overshot), that refusal carries
-        // nothing about the dependency, so the previous failure is returned, relabelled, instead.
-        std::optional<R> previous;
+        Ctx first = ctx;
+        first.attempt = 1;
+        R r = next(first);
         for (std::uint32_t n = 1;; ++n) {
-            Ctx inner = ctx;
-            inner.attempt = n;
-            const std::uint32_t ran_before = ctx.state->attempts;
-            R r = next(inner);
-            if (previous.has_value() && ctx.state->attempts == ran_before && !r.has_value() &&
-                (r.error().kind == failure_kind::timeout || r.error().kind == failure_kind::deadline_exceeded)) {
-                R last = std::move(*previous);
-                failure f = last.error().relabelled(r.error().kind);
-                f.hint = r.error().hint;  // the refusal knows whether trying again could help
-                last.fail(std::move(f));
-                give_up(ctx, last, n);
-                return last;
-            }
             const verdict v = apply_classifier(classifier_, r);
             if (v == verdict::success) {
                 if (opts_.budget != nullptr) {
@@ -355,8 +340,25 @@ public:
                 give_up(ctx, r, n);
                 return r;
             }
-            previous.reset();
-            previous.emplace(std::move(r));
+
+            Ctx inner = ctx;
+            inner.attempt = n + 1;
+            const std::uint32_t ran_before = ctx.state->attempts;
+            R again = next(inner);
+            // When a layer inside refuses the next attempt for lack of time (a timeout's `min_remaining`,
+            // a bulkhead or rate-limiter wait that expires, the composition's own check after a sleep
+            // that overshot), the refusal carries nothing about the dependency: the last attempt that
+            // ran is returned instead, relabelled with the refusal's kind (its cause, error, exception
+            // and value kept). `r` stays alive across the backoff for this, so no optional is needed.
+            if (ctx.state->attempts == ran_before && !again.has_value() &&
+                (again.error().kind == failure_kind::timeout || again.error().kind == failure_kind::deadline_exceeded)) {
+                failure g = r.error().relabelled(again.error().kind);
+                g.hint = again.error().hint;  // the refusal knows whether trying again could help
+                r.fail(std::move(g));
+                give_up(ctx, r, n + 1);
+                return r;
+            }
+            r = std::move(again);
         }
     }
 
