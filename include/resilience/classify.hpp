@@ -87,7 +87,7 @@ struct default_classifier {
 /// `customize::outcome_classifier` (policy.hpp) instead.
 template <class F, class Base = default_classifier>
 struct classify_values {
-    F fn;
+    F fn{};
     [[no_unique_address]] Base base{};
 
     template <class T>

@@ -104,10 +104,10 @@ struct call_context {
     using clock_type = Clock;
     using listener_type = Listener;
 
-    Clock* clock;
-    Listener* listener;
-    const call_options* options;
-    call_state* state;
+    Clock* clock{};
+    Listener* listener{};
+    const call_options* options{};
+    call_state* state{};
     /// The effective deadline for the layers inside.
     time_point deadline = no_deadline;
     deadline_source source = deadline_source::none;

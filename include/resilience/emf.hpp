@@ -70,8 +70,8 @@ namespace resilience {
 
 /// One CloudWatch dimension: a name and its value for every metric of the line.
 struct emf_dimension {
-    std::string name;
-    std::string value;
+    std::string name{};
+    std::string value{};
 };
 
 /// EMF limits (CloudWatch embedded metric format specification).

@@ -105,7 +105,7 @@ inline constexpr bool listener_enabled = !requires { requires(L::enabled == fals
 /// `rs::callback_listener log{[](const rs::event& e) { ... }};`.
 template <class F>
 struct callback_listener {
-    F fn;
+    F fn{};
     void on_event(const event& e) { fn(e); }
 };
 template <class F>

@@ -199,7 +199,7 @@ constexpr std::string_view http_trim(std::string_view s) noexcept {
 
 /// A cursor over a field value; every reader returns false (and the parse fails) on a mismatch.
 struct http_cursor {
-    std::string_view s;
+    std::string_view s{};
     std::size_t i = 0;
 
     constexpr bool done() const noexcept { return i == s.size(); }

@@ -54,7 +54,7 @@ using resilience::manual_clock;
 /// A scripted success returning `value` after `latency` (built by `returns`).
 template <class V>
 struct value_outcome {
-    V value;
+    V value{};
     duration latency{};
 };
 
@@ -65,13 +65,13 @@ struct void_outcome {
 
 /// A scripted failure after `latency` (built by `fails`).
 struct failure_outcome {
-    failure error;
+    failure error{};
     duration latency{};
 };
 
 /// A scripted thrown exception after `latency` (built by `throws`; empty without exceptions).
 struct exception_outcome {
-    std::exception_ptr exception;
+    std::exception_ptr exception{};
     duration latency{};
 };
 
@@ -308,17 +308,17 @@ private:
 /// same name (see events.hpp), views copied into strings. A value type.
 struct recorded_event {
     event_type type = event_type::attempt_started;
-    std::string policy;
-    std::string name;
-    std::string call_id;
+    std::string policy{};
+    std::string name{};
+    std::string call_id{};
     time_point at{};
     std::uint32_t attempt = 0;
     failure_kind kind = failure_kind::error;
     duration delay{};
     /// A copy of `event::error` when it was set (its `message` is a static string, so the copy is safe).
-    std::optional<failure> error;
-    std::string from;
-    std::string to;
+    std::optional<failure> error{};
+    std::string from{};
+    std::string to{};
 };
 
 /// A listener that records every event it receives.

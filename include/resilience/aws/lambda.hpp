@@ -164,7 +164,7 @@ template <lambda_request Request, clock Clock>
 
 /// A success payload with its own content type, for handlers that do not answer JSON.
 struct lambda_payload {
-    std::string body;
+    std::string body{};
     std::string content_type = "application/json";
 };
 

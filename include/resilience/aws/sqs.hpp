@@ -62,16 +62,16 @@ namespace resilience::aws {
 struct sqs_record {
     /// `messageId`: the `itemIdentifier` of a partial batch response, and the call's id (the dead
     /// letter's idempotency key).
-    std::string message_id;
-    std::string receipt_handle;
+    std::string message_id{};
+    std::string receipt_handle{};
     /// `body`: the message, exactly; the call's payload (what a dead letter stores for replay).
-    std::string body;
+    std::string body{};
     /// `attributes.ApproximateReceiveCount`: 1 on the first delivery; 0 when absent or unreadable.
     std::uint32_t approximate_receive_count = 0;
     /// `attributes.MessageGroupId`: set on FIFO queues only.
-    std::string message_group_id;
+    std::string message_group_id{};
     /// `eventSourceARN`: the queue.
-    std::string event_source_arn;
+    std::string event_source_arn{};
 };
 
 /// Parses an SQS event (`{"Records": [...]}`) into records, in order. Fails (with a static message,
@@ -217,15 +217,15 @@ enum class sqs_record_status : std::uint8_t {
 
 /// One record's outcome.
 struct sqs_record_outcome {
-    std::string message_id;
+    std::string message_id{};
     sqs_record_status status = sqs_record_status::succeeded;
     /// The call's failure (absent for successes and skipped records).
-    std::optional<failure> error;
+    std::optional<failure> error{};
 };
 
 /// The outcome of a batch: one entry per record, in order, and the partial batch response.
 struct sqs_batch_result {
-    std::vector<sqs_record_outcome> outcomes;
+    std::vector<sqs_record_outcome> outcomes{};
 
     /// The message ids to report, in order.
     [[nodiscard]] std::vector<std::string_view> batch_item_failures() const {

@@ -27,8 +27,8 @@ namespace resilience {
 /// names the allowed range ("retry_options.max_attempts must be between 1 and 1000"). Both are static
 /// strings.
 struct config_error {
-    std::string_view field;
-    std::string_view message;
+    std::string_view field{};
+    std::string_view message{};
 };
 
 namespace detail {
