@@ -106,7 +106,9 @@ private:
 /// spans between `length - length/buckets` and `length` of history (the current bucket is partial).
 ///
 /// Bucket `e % buckets` holds epoch `e` (time since `origin`, in bucket widths) and its three counts
-/// packed in one 64-bit word (21 bits each), so a writer updates them with one fetch_add. A bucket is
+/// packed in one 64-bit word (21 bits each), so a writer updates them with one fetch_add. A bucket
+/// saturates at `field_cap` (2,031,615) outcomes: later outcomes in that bucket are not counted
+/// (documented on `breaker_window::buckets`; widening would need a second word per bucket). A bucket is
 /// rolled over to a new epoch by whoever needs it first: it marks the bucket busy with a CAS, empties it,
 /// subtracts what it held from the aggregates, and publishes the new epoch. Writers meeting a busy bucket
 /// yield until it is published (a few instructions). Buckets nobody wrote to are expired by a sweep that
