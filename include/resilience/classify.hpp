@@ -13,7 +13,7 @@
 /// `verdict`. It may turn a success into a failure (a returned HTTP 503): the policy using it then
 /// relabels the result as a failure while keeping the value reachable (`result::last_value()`).
 /// Thread safety: classifiers are called concurrently from every thread running a call; the library's
-/// are stateless.
+/// are stateless. A classifier must not throw (see `classify_values`).
 
 #include "detail/config.hpp"
 #include "result.hpp"
@@ -85,6 +85,12 @@ struct default_classifier {
 /// success. A value classified as a failure stays reachable (see `apply_classifier`); to give it a
 /// `retry_after` hint (an HTTP 429's Retry-After), return a `failure` from the callable or specialise
 /// `customize::outcome_classifier` (policy.hpp) instead.
+///
+/// Preconditions: `fn` must not throw (nor must any classifier). The library catches exceptions only
+/// around the user's callable; one thrown while classifying escapes `resilient_call` itself: no
+/// `result` is returned, a `dead_letter` listed outside writes no record, and a `circuit_breaker`
+/// (whose permit is then destroyed unreported) counts the call as an abandoned failure. Map a value
+/// you cannot read to a verdict instead (`verdict::permanent`, say).
 template <class F, class Base = default_classifier>
 struct classify_values {
     F fn{};

@@ -110,7 +110,12 @@ inline constexpr bool fallback_compatible = fallback_converts<typename fallback_
 ///
 /// Events: `fallback_used` (`kind` and `error` = the failure being replaced) before the fallback runs;
 /// emitted also when the fallback function then returns a failure of its own.
-/// Preconditions: none. Thread safety: `execute` may run concurrently when invoking `F` and `Handles`
+/// Preconditions: the fallback function and `Handles` must not throw. The library catches exceptions
+/// only around the user's callable (and a dead-letter sink); one thrown by a fallback function or a
+/// predicate escapes `resilient_call` itself: no `result` is returned, a `dead_letter` listed outside
+/// writes no record, and a `circuit_breaker` listed outside counts the call as an abandoned failure
+/// (its permit is destroyed unreported). Catch inside the function and return a `result` failure.
+/// Thread safety: `execute` may run concurrently when invoking `F` and `Handles`
 /// concurrently is safe (true of values, stateless lambdas and the predicates above).
 /// Time semantics: reads no clock. Costs: nothing on success; on failure, one copy of the value (which
 /// allocates only if copying `T` does) or one call of the function.
