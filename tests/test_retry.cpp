@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "support/allocations.hpp"
 #include "support/catch.hpp"
 
 #include <resilience/backoff.hpp>
@@ -14,7 +15,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <latch>
-#include <new>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -27,50 +27,9 @@ namespace rs = resilience;
 using namespace std::chrono_literals;
 using ns = std::chrono::nanoseconds;
 
-// --- allocation counting: every operator new of this program goes through here ----------------------
-// Sanitizer runtimes define operator new themselves (a second definition does not link), so under a
-// sanitizer the counting test is skipped; the plain builds run it.
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define RESILIENCE_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define RESILIENCE_TEST_SANITIZED 1
-#endif
-#endif
-#ifndef RESILIENCE_TEST_SANITIZED
-#define RESILIENCE_TEST_SANITIZED 0
-#endif
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<std::uint64_t> g_allocations{0};
-
-[[maybe_unused]] void* counted_alloc(std::size_t n) {
-    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-
-/// Counts the allocations made while `f` runs (on any thread).
-template <class F>
-std::uint64_t allocations_during(F&& f) {
-    g_allocations.store(0);
-    g_counting.store(true);
-    f();
-    g_counting.store(false);
-    return g_allocations.load();
-}
-}  // namespace
-
-#if !RESILIENCE_TEST_SANITIZED
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif
+// Allocations by every thread of the program while a function runs (under ThreadSanitizer nothing is
+// counted and the counting test is skipped).
+using resilience_test::all_allocations_during;
 
 // --- test fixtures -----------------------------------------------------------------------------------------
 
@@ -1095,8 +1054,8 @@ TEST_CASE("retry: a custom backoff, with per-call state", "[retry][backoff]") {
 // --- allocations -----------------------------------------------------------------------------------------
 
 TEST_CASE("retry: no allocation on the happy path or on retry paths", "[retry][alloc]") {
-    if (RESILIENCE_TEST_SANITIZED) {
-        WARN("allocation counting is not available under a sanitizer; skipped");
+    if (!RESILIENCE_TEST_COUNTS_ALLOCATIONS) {
+        WARN("allocation counting is off under ThreadSanitizer; skipped");
         return;
     }
     rs::manual_clock clk;
@@ -1107,7 +1066,7 @@ TEST_CASE("retry: no allocation on the happy path or on retry paths", "[retry][a
 
     SECTION("happy path") {
         rs::resilient_call call{clk, r};
-        const auto n = allocations_during([&] {
+        const auto n = all_allocations_during([&] {
             for (int i = 0; i < 100; ++i) {
                 auto res = call([] { return 1; }, opts);
                 auto plain = call([] { return 2; });
@@ -1125,7 +1084,7 @@ TEST_CASE("retry: no allocation on the happy path or on retry paths", "[retry][a
                                                     rs::seeded_random{1}}};
         rs::retry_budget tiny{{.capacity = 5, .retry_cost = 5, .timeout_cost = 5, .success_refund = 0}};
         rs::resilient_call starved{clk, rs::retry{{.max_attempts = 5, .backoff = rs::constant_backoff{1ms}, .budget = &tiny}}};
-        const auto n = allocations_during([&] {
+        const auto n = all_allocations_during([&] {
             for (int i = 0; i < 20; ++i) {
                 auto a = call([](const rs::attempt& at) -> rs::result<int> {
                     if (at.number() < 4) return transient_error();
@@ -1144,7 +1103,7 @@ TEST_CASE("retry: no allocation on the happy path or on retry paths", "[retry][a
         CHECK(clk.sleep_count() > 100);  // the retry paths really ran
     }
     SECTION("the counter works: an allocation is seen") {
-        const auto n = allocations_during([] {
+        const auto n = all_allocations_during([] {
             auto* p = new int(3);
             delete p;
         });
