@@ -157,6 +157,11 @@ int main() {
     const rs::dead_letter_options dead_first{.source = "orders"};
     const rs::dead_letter_options dead_last{.lazy_start = true};
     check(!dead_first.lazy_start && dead_last.metadata.empty(), "dead_letter_options");
+    const rs::dead_letter_metadata meta{.key = "function"};
+    check(meta.value.empty(), "dead_letter_metadata");
+    const rs::dead_letter_record record{.id = "order-1", .attempts = 3};
+    check(record.payload.empty() && record.metadata.empty() && record.kind == rs::failure_kind::error,
+          "dead_letter_record");
 
     const rs::file_sink_options file_first{.sync = rs::file_sync::none};
     const rs::file_sink_options file_last{.redact = {}};

@@ -69,13 +69,13 @@ struct dlq_entry {
     /// Length of the line in bytes (without its '\n').
     std::uint64_t length = 0;
     /// The record (kind `record`).
-    dead_letter_record record;
+    dead_letter_record record{};
     /// Why the line is not a record (kind `malformed`; `position` is relative to the line).
-    record_error error;
+    record_error error{};
     /// The read error (kind `io_error`).
-    std::error_code io_error;
+    std::error_code io_error{};
     /// The first bytes of a line that is not a record (at most 200), for display.
-    std::string excerpt;
+    std::string excerpt{};
 
     /// One human-readable line: "line 7 (byte 1234): malformed: requestContext.requestId: expected a
     /// string (at byte 57)".
@@ -270,7 +270,7 @@ private:
     std::string buffer_;       // file mode
     std::size_t pos_ = 0;      // unread bytes: [pos_, end_) of data()
     std::size_t end_ = 0;
-    std::string line_;
+    std::string line_{};
     bool overflow_ = false;
     bool done_ = false;
     std::error_code io_ec_{};

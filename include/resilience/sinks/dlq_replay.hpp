@@ -165,7 +165,7 @@ public:
 
 private:
 
-    std::string path_;
+    std::string path_{};
     int fd_ = -1;
     file_sync sync_;
     bool seal_ = false;
@@ -182,7 +182,7 @@ private:
         if (errno == ENOENT) return done;
         return detail::sink_failure(detail::last_errno(), "replay_progress: cannot open the progress file");
     }
-    std::string all;
+    std::string all{};
     char buf[65536];
     for (;;) {
         ssize_t n = ::read(fd, buf, sizeof buf);
