@@ -1,13 +1,21 @@
 // SPDX-License-Identifier: MIT
 //
-// Built with the strict warning set plus -fno-exceptions -fno-rtti (as aws-lambda-cpp builds), and run:
-// exits non-zero when the composition misbehaves (each failed check is printed to stderr).
+// One program, built twice (tests/flags/CMakeLists.txt), and run: exits non-zero when the composition
+// misbehaves (each failed check is printed to stderr).
+//   flags_strict_warnings  -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Werror, -O2
+//   flags_no_exceptions    the same warnings plus -fno-exceptions -fno-rtti (as aws-lambda-cpp builds)
 //
-// The same Lambda-style handler as strict_warnings.cpp -- a flaky dependency wrapped in every policy the
-// library has, on virtual time -- plus what code without exceptions relies on: configuration errors
-// reported through validate() and the make_* factories, failures as values everywhere. Policies are
-// picked up with __has_include, so this TU grows as headers land. Standard library only: no Catch2.
+// A Lambda-style handler wraps a flaky dependency in every policy the library has, composed as in
+// DESIGN.md, on virtual time; configuration errors are reported through validate() and the make_*
+// factories, failures are values everywhere. What differs with exceptions on or off is under
+// RESILIENCE_HAS_EXCEPTIONS: with them, a throwing call becomes a failure and a bad configuration in a
+// constructor throws; without them, a violated precondition aborts with a message. Policies are picked
+// up with __has_include, so this TU grows as headers land. Standard library only: no Catch2.
 #include <resilience/resilience.hpp>
+
+#ifndef RESILIENCE_FLAGS_NO_EXCEPTIONS
+#error "define RESILIENCE_FLAGS_NO_EXCEPTIONS to 0 (flags_strict_warnings) or 1 (flags_no_exceptions)"
+#endif
 
 #if __has_include(<resilience/timeout.hpp>)
 #include <resilience/timeout.hpp>
@@ -58,6 +66,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -98,7 +107,11 @@ std::atomic<long> g_allocations{0};
 void* counted(std::size_t n) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
     if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+#if RESILIENCE_HAS_EXCEPTIONS
+    throw std::bad_alloc();
+#else
     std::abort();  // no exceptions: out of memory is fatal
+#endif
 }
 }  // namespace
 void* operator new(std::size_t n) { return counted(n); }
@@ -122,12 +135,19 @@ std::atomic<long> g_allocations{0};  // stays 0: nothing to count under TSan
 
 namespace {
 
+// Which of the two builds this is (set by tests/flags/CMakeLists.txt), checked against the flags in main().
+#if RESILIENCE_FLAGS_NO_EXCEPTIONS
+constexpr const char* program = "no_exceptions";
+#else
+constexpr const char* program = "strict_warnings";
+#endif
+
 int g_failed = 0;
 
 void check(bool ok, const char* what, int line) {
     if (!ok) {
         ++g_failed;
-        std::fprintf(stderr, "no_exceptions.cpp:%d: check failed: %s\n", line, what);
+        std::fprintf(stderr, "%s:%d: check failed (%s): %s\n", __FILE__, line, program, what);
     }
 }
 #define CHECK(...) check(static_cast<bool>(__VA_ARGS__), #__VA_ARGS__, __LINE__)
@@ -315,6 +335,18 @@ void cancelled() {
     if (!r) CHECK(r.error().kind == rs::failure_kind::cancelled);
 }
 
+#if RESILIENCE_HAS_EXCEPTIONS
+void exceptions_become_failures() {
+    environment env;
+    auto r = env.fetch([]() -> int { throw std::runtime_error("boom"); }, {.deadline = env.clk.now() + 10s});
+    CHECK(!r.has_value());
+    if (!r) {
+        CHECK(r.error().kind == rs::failure_kind::error);
+        CHECK(r.error().exception != nullptr);
+    }
+}
+#endif
+
 void dependency_down() {
     environment env;
     int calls = 0;
@@ -397,8 +429,9 @@ void guards_reject() {
 }
 
 void configuration_is_validated() {
-    // Without exceptions a bad configuration in a constructor aborts; code that takes its configuration
-    // from outside checks it first, with validate() or a make_* factory returning a result.
+    // A bad configuration in a constructor throws std::invalid_argument, or aborts without exceptions
+    // (violations_abort_with_a_message); code that takes its configuration from outside checks it first,
+    // with validate() or a make_* factory returning a result.
 #if RESILIENCE_FLAGS_TIMEOUT
     auto e = rs::timeout_options{.duration = 0s}.validate();
     CHECK(e.has_value());
@@ -406,6 +439,18 @@ void configuration_is_validated() {
         CHECK(e->field == "timeout_options.duration");
         CHECK(e->message.find("greater than zero") != std::string_view::npos);
     }
+#if RESILIENCE_HAS_EXCEPTIONS
+    bool threw = false;
+    try {
+        rs::timeout bad_duration{-1s};
+        (void)bad_duration;
+    } catch (const std::invalid_argument& ex) {
+        threw = std::string_view(ex.what()).find("timeout_options.duration") != std::string_view::npos;
+    }
+    CHECK(threw);
+#endif
+    auto made_zero = rs::make_timeout({.duration = 0s});
+    CHECK(!made_zero.has_value());
     auto bad = rs::make_timeout({.duration = 1s, .min_remaining = 2s});
     CHECK(!bad.has_value());
     if (!bad) {
@@ -448,8 +493,8 @@ void configuration_is_validated() {
 }
 
 void failures_are_values() {
-    // result::value() on a failure would abort here; the code checks first, as users without
-    // exceptions must.
+    // result::value() on a failure throws, or aborts without exceptions; the code checks first, as users
+    // without exceptions must.
     rs::manual_clock clk;
     rs::resilient_call call{clk};
     auto r = call([]() -> rs::result<int> { return rs::failure::of(rs::failure_kind::error, "no"); });
@@ -460,7 +505,7 @@ void failures_are_values() {
     CHECK(v.has_value());
 }
 
-#if RESILIENCE_FLAGS_HAVE_FORK
+#if !RESILIENCE_HAS_EXCEPTIONS && RESILIENCE_FLAGS_HAVE_FORK
 // Runs `body` in a child process with stderr captured; returns true when the child was killed by SIGABRT
 // and its stderr contains `expected`. Without exceptions, a violated precondition must abort with a
 // message (a Lambda log then shows the cause instead of a bare SIGABRT).
@@ -529,9 +574,13 @@ void violations_abort_with_a_message() {
 }  // namespace
 
 int main() {
-    static_assert(!RESILIENCE_HAS_EXCEPTIONS, "this TU must be built with -fno-exceptions");
+#if RESILIENCE_FLAGS_NO_EXCEPTIONS
+    static_assert(!RESILIENCE_HAS_EXCEPTIONS, "flags_no_exceptions must be built with -fno-exceptions");
 #if defined(__GXX_RTTI) || defined(__cpp_rtti)
-    static_assert(false, "this TU must be built with -fno-rtti");
+    static_assert(false, "flags_no_exceptions must be built with -fno-rtti");
+#endif
+#else
+    static_assert(RESILIENCE_HAS_EXCEPTIONS, "flags_strict_warnings checks the build with exceptions enabled");
 #endif
     // Each scenario gets a fresh environment, so that one scenario's failures do not open another's breaker.
     happy_path();
@@ -539,19 +588,22 @@ int main() {
     slow_dependency();
     expired_deadline();
     cancelled();
+#if RESILIENCE_HAS_EXCEPTIONS
+    exceptions_become_failures();
+#endif
     dependency_down();
     guards_reject();
     configuration_is_validated();
     failures_are_values();
-#if RESILIENCE_FLAGS_HAVE_FORK
+#if !RESILIENCE_HAS_EXCEPTIONS && RESILIENCE_FLAGS_HAVE_FORK
     violations_abort_with_a_message();
 #endif
     if (g_failed != 0) {
-        std::fprintf(stderr, "no_exceptions: %d check(s) failed\n", g_failed);
+        std::fprintf(stderr, "%s: %d check(s) failed\n", program, g_failed);
         return 1;
     }
-    std::printf("no_exceptions: ok (timeout=%d retry=%d breaker=%d bulkhead=%d rate_limiter=%d fallback=%d dead_letter=%d)\n",
-                RESILIENCE_FLAGS_TIMEOUT, RESILIENCE_FLAGS_RETRY, RESILIENCE_FLAGS_BREAKER, RESILIENCE_FLAGS_BULKHEAD,
+    std::printf("%s: ok (timeout=%d retry=%d breaker=%d bulkhead=%d rate_limiter=%d fallback=%d dead_letter=%d)\n",
+                program, RESILIENCE_FLAGS_TIMEOUT, RESILIENCE_FLAGS_RETRY, RESILIENCE_FLAGS_BREAKER, RESILIENCE_FLAGS_BULKHEAD,
                 RESILIENCE_FLAGS_RATE_LIMITER, RESILIENCE_FLAGS_FALLBACK, RESILIENCE_FLAGS_DEAD_LETTER);
     return 0;
 }
