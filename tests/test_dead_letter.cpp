@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "support/allocations.hpp"
 #include "support/catch.hpp"
 
 #include <resilience/clock.hpp>
@@ -14,7 +15,6 @@
 #include <stop_token>
 #include <chrono>
 #include <cstdlib>
-#include <new>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -25,63 +25,6 @@
 
 namespace rs = resilience;
 using namespace std::chrono_literals;
-
-// --- allocation counting for this test executable -------------------------------------------------------
-// ThreadSanitizer's runtime defines every operator new and delete itself, so they cannot be replaced
-// there: the counting (and the test using it) is compiled out of TSan builds only.
-#if defined(__SANITIZE_THREAD__)
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 0
-#endif
-#endif
-#ifndef RESILIENCE_TEST_COUNT_ALLOCATIONS
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 1
-#endif
-
-#if RESILIENCE_TEST_COUNT_ALLOCATIONS
-// Every form of operator new and delete is replaced: under AddressSanitizer a form left out would come
-// from the sanitizer's runtime and mismatch ours (Catch2 allocates with the nothrow forms).
-namespace {
-std::atomic<long> g_allocations{0};
-void* counted(std::size_t n) noexcept {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    return std::malloc(n == 0 ? 1 : n);
-}
-void* counted_aligned(std::size_t n, std::align_val_t al) noexcept {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    auto a = static_cast<std::size_t>(al);
-    std::size_t size = (n + a - 1) / a * a;
-    return std::aligned_alloc(a, size == 0 ? a : size);
-}
-void* or_throw(void* p) {
-    if (p == nullptr) throw std::bad_alloc();
-    return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return or_throw(counted(n)); }
-void* operator new[](std::size_t n) { return or_throw(counted(n)); }
-void* operator new(std::size_t n, std::align_val_t al) { return or_throw(counted_aligned(n, al)); }
-void* operator new[](std::size_t n, std::align_val_t al) { return or_throw(counted_aligned(n, al)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
-void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept { return counted_aligned(n, al); }
-void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept { return counted_aligned(n, al); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-#endif
 
 namespace {
 
@@ -151,19 +94,20 @@ TEST_CASE("dead_letter: a success passes through without a record") {
     CHECK(sink.size() == 0);
 }
 
-#if RESILIENCE_TEST_COUNT_ALLOCATIONS
+#if RESILIENCE_TEST_COUNTS_ALLOCATIONS
 TEST_CASE("dead_letter: the success path allocates nothing") {
     rs::memory_sink sink;
     rs::manual_clock clk;
     rs::resilient_call call{rs::dead_letter{sink}, test_retry{3}, clk};
     rs::call_options opts{.id = "req-1", .payload = R"({"order":1})"};
     (void)call([] { return 1; }, opts);  // warm up
-    long before = g_allocations.load();
-    for (int i = 0; i < 100; ++i) {
-        auto r = call([i] { return i; }, opts);
-        REQUIRE(r.has_value());
-    }
-    CHECK(g_allocations.load() == before);
+    const auto allocations = resilience_test::all_allocations_during([&] {
+        for (int i = 0; i < 100; ++i) {
+            auto r = call([i] { return i; }, opts);
+            REQUIRE(r.has_value());
+        }
+    });
+    CHECK(allocations == 0);
 }
 #endif
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "support/catch.hpp"
+#include "support/temp_files.hpp"
 
 #include <resilience/dead_letter.hpp>
 #include <resilience/sinks/dlq_reader.hpp>
@@ -8,8 +9,6 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -22,16 +21,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using resilience_test::slurp;
+using resilience_test::temp_file;
+
 // The corpus of malformed (and valid) lines kept beside the fuzz target; found from this file's path, so
 // the test needs no configuration.
 fs::path corpus_dir() { return fs::path(__FILE__).parent_path() / "fuzz" / "corpus"; }
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 std::vector<rs::dlq_entry> read_memory(std::string_view text, rs::dlq_reader_options opts = {}) {
     std::vector<rs::dlq_entry> out;
@@ -47,19 +42,6 @@ std::vector<rs::dlq_entry> read_file(const std::string& path, rs::dlq_reader_opt
     for (rs::dlq_entry e; r->next(e);) out.push_back(e);
     return out;
 }
-
-struct temp_file {
-    std::string path;
-    explicit temp_file(std::string_view contents) {
-        const char* base = std::getenv("TMPDIR");
-        path = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/resilience-dlq-reader-XXXXXX";
-        int fd = ::mkstemp(path.data());
-        if (fd < 0) throw std::runtime_error("mkstemp failed");
-        ::close(fd);
-        std::ofstream(path, std::ios::binary) << contents;
-    }
-    ~temp_file() { ::unlink(path.c_str()); }
-};
 
 bool same(const rs::dlq_entry& a, const rs::dlq_entry& b) {
     return a.kind == b.kind && a.line == b.line && a.offset == b.offset && a.length == b.length && a.record == b.record &&

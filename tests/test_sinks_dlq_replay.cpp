@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "support/catch.hpp"
+#include "support/temp_files.hpp"
 
 #include <resilience/dead_letter.hpp>
 #include <resilience/sinks/dlq_replay.hpp>
@@ -14,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,33 +24,8 @@ namespace rs = resilience;
 
 namespace {
 
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/resilience-replay-XXXXXX";
-        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    ~temp_dir() {
-        if (DIR* d = ::opendir(path.c_str())) {
-            while (const dirent* e = ::readdir(d)) {
-                std::string n = e->d_name;
-                if (n != "." && n != "..") ::unlink((path + "/" + n).c_str());
-            }
-            ::closedir(d);
-        }
-        ::rmdir(path.c_str());
-    }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-};
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using resilience_test::slurp;
+using resilience_test::temp_dir;
 
 rs::dead_letter_record rec(const std::string& id) {
     rs::dead_letter_record r;

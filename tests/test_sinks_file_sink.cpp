@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "support/catch.hpp"
+#include "support/temp_files.hpp"
 
 #include <resilience/clock.hpp>
 #include <resilience/dead_letter.hpp>
@@ -23,7 +24,6 @@
 #include <thread>
 #include <vector>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -37,34 +37,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its files at the end of the test.
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/resilience-file-sink-XXXXXX";
-        if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    ~temp_dir() {
-        if (DIR* d = ::opendir(path.c_str())) {
-            while (const dirent* e = ::readdir(d)) {
-                std::string n = e->d_name;
-                if (n != "." && n != "..") ::unlink((path + "/" + n).c_str());
-            }
-            ::closedir(d);
-        }
-        ::rmdir(path.c_str());
-    }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-};
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using resilience_test::slurp;
+using resilience_test::temp_dir;
 
 rs::dead_letter_record make_record(const std::string& id, std::string payload = R"({"n":1})") {
     rs::dead_letter_record r;
