@@ -3,6 +3,7 @@
 // events.hpp: event names, the listener concept, null_listener, callback_listener, and the events the
 // core emits around each attempt.
 #include "support/catch.hpp"
+#include "support/string_makers.hpp"
 
 #include <resilience/events.hpp>
 #include <resilience/resilient_call.hpp>
@@ -17,21 +18,6 @@
 
 namespace rs = resilience;
 using namespace std::chrono_literals;
-
-namespace Catch {
-template <>
-struct StringMaker<rs::event_type> {
-    static std::string convert(rs::event_type t) { return std::string(rs::to_string(t)); }
-};
-template <>
-struct StringMaker<rs::failure_kind> {
-    static std::string convert(rs::failure_kind k) { return std::string(rs::to_string(k)); }
-};
-template <>
-struct StringMaker<rs::time_point> {
-    static std::string convert(rs::time_point t) { return std::to_string(t.time_since_epoch().count()) + "ns"; }
-};
-}  // namespace Catch
 
 namespace {
 

@@ -4,6 +4,7 @@
 // written the way policy.hpp describes (calling next zero, one or several times, narrowing the context,
 // replacing the result).
 #include "support/catch.hpp"
+#include "support/string_makers.hpp"
 
 #include <resilience/policy.hpp>
 #include <resilience/resilient_call.hpp>
@@ -17,17 +18,6 @@
 
 namespace rs = resilience;
 using namespace std::chrono_literals;
-
-namespace Catch {
-template <>
-struct StringMaker<rs::failure_kind> {
-    static std::string convert(rs::failure_kind k) { return std::string(rs::to_string(k)); }
-};
-template <>
-struct StringMaker<rs::time_point> {
-    static std::string convert(rs::time_point t) { return std::to_string(t.time_since_epoch().count()) + "ns"; }
-};
-}  // namespace Catch
 
 namespace {
 

@@ -2,6 +2,7 @@
 //
 // result.hpp: failure_kind names, failure construction and relabelling, result<T> and result<void>.
 #include "support/catch.hpp"
+#include "support/string_makers.hpp"
 
 #include <resilience/result.hpp>
 
@@ -16,13 +17,6 @@
 
 namespace rs = resilience;
 using namespace std::chrono_literals;
-
-namespace Catch {
-template <>
-struct StringMaker<rs::failure_kind> {
-    static std::string convert(rs::failure_kind k) { return std::string(rs::to_string(k)); }
-};
-}  // namespace Catch
 
 namespace {
 
