@@ -81,57 +81,12 @@
 #define RESILIENCE_FLAGS_HAVE_FORK 0
 #endif
 
+#include "../support/allocations.hpp"
+
 namespace rs = resilience;
 using namespace std::chrono_literals;
 
-// ThreadSanitizer's runtime defines every operator new and delete itself and is linked whole, so they
-// cannot be replaced there: the allocation counting (and the tests using it) is compiled out of TSan
-// builds only; every other build, sanitized or not, runs it.
-#if defined(__SANITIZE_THREAD__)
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 0
-#endif
-#endif
-#ifndef RESILIENCE_TEST_COUNT_ALLOCATIONS
-#define RESILIENCE_TEST_COUNT_ALLOCATIONS 1
-#endif
-
-// --- every heap allocation of the program is counted (except under TSan, see above) ---------------------
-
-#if RESILIENCE_TEST_COUNT_ALLOCATIONS
-
-namespace {
-std::atomic<long> g_allocations{0};
-void* counted(std::size_t n) {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-#if RESILIENCE_HAS_EXCEPTIONS
-    throw std::bad_alloc();
-#else
-    std::abort();  // no exceptions: out of memory is fatal
-#endif
-}
-}  // namespace
-void* operator new(std::size_t n) { return counted(n); }
-void* operator new[](std::size_t n) { return counted(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-    return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-#else
-namespace {
-std::atomic<long> g_allocations{0};  // stays 0: nothing to count under TSan
-}  // namespace
-#endif
+// Every heap allocation of the program is counted (except under TSan: see tests/support/allocations.hpp).
 
 namespace {
 
@@ -239,7 +194,7 @@ void happy_path() {
     long sum = 0;
     // Warm up once: first-use statics (e.g. a thread's random state) are not per-call costs.
     (void)env.fetch([&] { return response{}; }, opts);
-    const long before = g_allocations.load();
+    const auto before = resilience_test::all_allocations.load();
     for (int i = 0; i < 100; ++i) {
         auto r = env.fetch([&](const rs::attempt& a) {
             ++calls;
@@ -247,8 +202,8 @@ void happy_path() {
         }, opts);
         if (r) sum += r->status;
     }
-    const long allocations = g_allocations.load() - before;
-    CHECK(allocations == 0);
+    const auto allocations = resilience_test::all_allocations.load() - before;
+    CHECK(allocations == 0u);
     CHECK(calls == 100);
     CHECK(sum == 100 * 200);
     CHECK(env.events[rs::event_type::attempt_succeeded] == 101);

@@ -57,6 +57,14 @@ inline void count() noexcept {
     all_allocations.fetch_add(1, std::memory_order_relaxed);
 }
 inline void* alloc(std::size_t n) noexcept { return std::malloc(n == 0 ? 1 : n); }
+// Out of memory in a throwing operator new: bad_alloc, or abort in a program built without exceptions.
+[[noreturn]] inline void out_of_memory() {
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+    throw std::bad_alloc();
+#else
+    std::abort();
+#endif
+}
 inline void* alloc_aligned(std::size_t n, std::align_val_t al) noexcept {
     const auto a = static_cast<std::size_t>(al);
     const std::size_t size = (n + a - 1) / a * a;
@@ -70,13 +78,13 @@ inline void* alloc_aligned(std::size_t n, std::align_val_t al) noexcept {
 void* operator new(std::size_t n) {
     resilience_test::detail::count();
     if (void* p = resilience_test::detail::alloc(n)) return p;
-    throw std::bad_alloc();
+    resilience_test::detail::out_of_memory();
 }
 void* operator new[](std::size_t n) { return operator new(n); }
 void* operator new(std::size_t n, std::align_val_t al) {
     resilience_test::detail::count();
     if (void* p = resilience_test::detail::alloc_aligned(n, al)) return p;
-    throw std::bad_alloc();
+    resilience_test::detail::out_of_memory();
 }
 void* operator new[](std::size_t n, std::align_val_t al) { return operator new(n, al); }
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
