@@ -5,14 +5,17 @@
     python3 benchmarks/run.py                      # build (Release), run, measure compile cost, write
     python3 benchmarks/run.py --repetitions 9      # more repetitions
     python3 benchmarks/run.py --no-build --build-dir build/release
+    python3 benchmarks/run.py --json all.json                  # keep the raw results...
+    python3 benchmarks/run.py --programs bulkhead --merge all.json --no-compile-cost --max-wait 1800
+                                                             # ...and re-run one program when quiet
     python3 benchmarks/run.py --output -           # print the generated section instead
 
 What it does:
   1. configures and builds the benchmark programs in a Release build directory (only the
      `resilience_benchmarks` target; -j2), unless --no-build;
   2. runs every benchmarks/bench_* program with --benchmark_repetitions and aggregates only, waiting
-     (up to --max-wait seconds) for the 1-minute load average to drop below --quiet-load first, and
-     records the load each program ran under;
+     first (up to --max-wait seconds) until other processes keep fewer than --quiet-busy CPUs busy, and
+     records how busy the machine was around each program;
   3. times the compilation of benchmarks/compile_cost/*.cpp (median of --compile-runs) with the C++
      compiler of the build and, if present, clang++;
   4. renders markdown tables (medians, `resilience / hand_written`, `resilience - direct`, thread
@@ -128,25 +131,49 @@ def load1() -> float:
     return os.getloadavg()[0]
 
 
+def _cpu_times() -> tuple[int, int] | None:
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    busy = user + nice + system + irq + softirq + steal
+    return busy, busy + idle + iowait
+
+
+def busy_cpus(window: float = 2.0) -> float:
+    """CPUs kept busy by other processes over the next `window` seconds (this script sleeps meanwhile).
+
+    Unlike the load average, which decays over a minute and so still counts the benchmark that just
+    ran, this sees only what the rest of the machine is doing now. Falls back to the load average."""
+    a = _cpu_times()
+    time.sleep(window)
+    b = _cpu_times()
+    if a is None or b is None or b[1] == a[1]:
+        return load1()
+    return (b[0] - a[0]) / (b[1] - a[1]) * (os.cpu_count() or 1)
+
+
 def wait_for_quiet(threshold: float, max_wait: float) -> float:
-    """Waits until the 1-minute load average is below `threshold` (or `max_wait` passed); returns it."""
+    """Waits until other processes keep fewer than `threshold` CPUs busy (or `max_wait` passed);
+    returns the last figure."""
     deadline = time.monotonic() + max_wait
-    load = load1()
+    busy = busy_cpus()
     announced = False
-    while load >= threshold and time.monotonic() < deadline:
+    while busy >= threshold and time.monotonic() < deadline:
         if not announced:
-            log(f"load average {load:.2f} >= {threshold}: waiting up to {max_wait:.0f}s for a quieter machine")
+            log(f"other processes keep {busy:.2f} CPUs busy (>= {threshold}): waiting up to {max_wait:.0f}s")
             announced = True
-        time.sleep(5)
-        load = load1()
-    return load
+        busy = busy_cpus()
+    return busy
 
 
 def run_program(exe: Path, args: argparse.Namespace) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
         out = Path(tmp.name)
     try:
-        load_before = wait_for_quiet(args.quiet_load, args.max_wait)
+        busy_before = wait_for_quiet(args.quiet_busy, args.max_wait)
+        load_before = load1()
         cmd = [
             str(exe),
             f"--benchmark_repetitions={args.repetitions}",
@@ -157,7 +184,7 @@ def run_program(exe: Path, args: argparse.Namespace) -> dict:
         ]
         if args.filter:
             cmd.append(f"--benchmark_filter={args.filter}")
-        log(f"running {exe.name} (load {load_before:.2f})")
+        log(f"running {exe.name} (others busy: {busy_before:.2f} CPUs; load average {load_before:.2f})")
         proc = subprocess.run(cmd, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr)
@@ -165,7 +192,11 @@ def run_program(exe: Path, args: argparse.Namespace) -> dict:
         data = json.loads(out.read_text())
         data["load_before"] = load_before
         data["load_after"] = load1()
+        data["busy_before"] = busy_before
+        data["busy_after"] = busy_cpus()
         data["program"] = exe.name
+        data["repetitions"] = args.repetitions
+        data["min_time"] = args.min_time
         return data
     finally:
         out.unlink(missing_ok=True)
@@ -275,7 +306,7 @@ def preprocessed_lines(cxx: str, src: Path) -> int:
 
 def compile_cost(compilers: list[str], runs: int) -> dict:
     src_dir = ROOT / "benchmarks" / "compile_cost"
-    tus = [src_dir / "baseline.cpp", src_dir / "resilience.cpp"]
+    tus = [src_dir / "baseline.cpp", src_dir / "umbrella_only.cpp", src_dir / "resilience.cpp"]
     headers = library_std_headers(src_dir / "resilience.cpp")
     result = {"std_headers": headers, "compilers": {}, "heaviest": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -368,6 +399,10 @@ def machine(runs: list[dict], build_dir: Path) -> dict:
     loads = [r["load_before"] for r in runs] + [r["load_after"] for r in runs]
     info["load_min"] = min(loads) if loads else None
     info["load_max"] = max(loads) if loads else None
+    busy = [r[k] for r in runs for k in ("busy_before", "busy_after") if k in r]
+    info["busy_min"] = min(busy) if busy else None
+    info["busy_max"] = max(busy) if busy else None
+    info["busy_by_program"] = {r["program"]: r.get("busy_before") for r in runs}
     info["date"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return info
 
@@ -397,14 +432,17 @@ def scenario_sort_key(s: str) -> tuple:
     return (ORDER.index(s), s) if s in ORDER else (len(ORDER), s)
 
 
-def render(rows: dict, cc: dict | None, info: dict, args: argparse.Namespace) -> str:
+def render(rows: dict, runs: list[dict], cc: dict | None, info: dict, args: argparse.Namespace) -> str:
     out: list[str] = []
     w = out.append
     w(BEGIN)
     w("<!-- Generated by benchmarks/run.py; edit the prose outside these markers only. -->")
     w("")
-    w(f"Measured {info['date']} at commit `{info['commit']}`: median of {args.repetitions} repetitions "
-      f"(`--benchmark_min_time={args.min_time}`), {info['build_type']} build.")
+    settings = sorted({(r.get("repetitions", args.repetitions), r.get("min_time", args.min_time)) for r in runs})
+    how = "; ".join(f"median of {reps} repetitions (`--benchmark_min_time={mt}`)" for reps, mt in settings)
+    dates = sorted(r.get("context", {}).get("date", "")[:16].replace("T", " ") for r in runs)
+    when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    w(f"Measured {when} (UTC) at commit `{info['commit']}`: {how}; {info['build_type']} build.")
     w("")
 
     # Per-call table.
@@ -416,10 +454,11 @@ def render(rows: dict, cc: dict | None, info: dict, args: argparse.Namespace) ->
     w("")
     w("Nanoseconds per call (CPU time, median). *direct*: the dependency alone; *hand-written*: the same "
       "behaviour written by hand with atomics and clock reads, no library; *resilience*: through "
-      "`resilient_call`. The dependency is an opaque function behind a volatile pointer (about 1 ns).")
+      "`resilient_call`. The dependency is an opaque function behind a volatile pointer (about 1 ns). "
+      "*spread*: the largest coefficient of variation of the three over the repetitions.")
     w("")
-    w("| scenario | direct | hand-written | resilience | resilience / hand-written | resilience − direct |")
-    w("|---|---:|---:|---:|---:|---:|")
+    w("| scenario | direct | hand-written | resilience | resilience / hand-written | resilience − direct | spread |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
     for scenario in sorted(triples, key=scenario_sort_key):
         t = triples[scenario]
         d = t.get("direct", {}).get("ns")
@@ -427,7 +466,9 @@ def render(rows: dict, cc: dict | None, info: dict, args: argparse.Namespace) ->
         r = t.get("resilience", {}).get("ns")
         ratio = f"{r / h:.2f}×" if r is not None and h else "—"
         diff = f"{r - d:+.1f}" if r is not None and d is not None else "—"
-        w(f"| `{scenario}` | {fmt_ns(d)} | {fmt_ns(h)} | {fmt_ns(r)} | {ratio} | {diff} |")
+        cvs = [v["cv"] for v in t.values() if "cv" in v]
+        spread = f"{100 * max(cvs):.0f}%" if cvs else "—"
+        w(f"| `{scenario}` | {fmt_ns(d)} | {fmt_ns(h)} | {fmt_ns(r)} | {ratio} | {diff} | {spread} |")
     w("")
 
     # Contention.
@@ -511,17 +552,22 @@ def render(rows: dict, cc: dict | None, info: dict, args: argparse.Namespace) ->
           f"{args.compile_runs} runs) and its preprocessed size (non-blank lines). `baseline.cpp` includes "
           "`<chrono>`, `<atomic>` and `<tuple>` and hand-writes the pipeline; `resilience.cpp` includes "
           "`<resilience/resilience.hpp>` and makes one `resilient_call` (retry, breaker, bulkhead, timeout); "
-          "`std_headers_only` includes just the standard headers that `resilience.cpp` reaches through the "
-          "library, and no library code.")
+          "`umbrella_only.cpp` includes the umbrella header and nothing else; `std_headers_only` includes just "
+          "the standard (and POSIX) headers that the umbrella reaches, and no library code. So "
+          "`std_headers_only` − `baseline` is the cost of the extra standard headers, `umbrella_only` − "
+          "`std_headers_only` that of parsing the library, and `resilience` − `umbrella_only` that of "
+          "instantiating and optimising one composition.")
         w("")
-        w("| compiler | baseline.cpp | resilience.cpp | std_headers_only | resilience − baseline |")
-        w("|---|---:|---:|---:|---:|")
+        w("| compiler | baseline.cpp | std_headers_only | umbrella_only.cpp | resilience.cpp | resilience − baseline |")
+        w("|---|---:|---:|---:|---:|---:|")
         for cxx, per in cc["compilers"].items():
             t = per["tus"]
-            b, r, s = t["baseline"], t["resilience"], t["std_headers_only"]
-            w(f"| {per['version']} | {b['seconds']:.2f} s ({b['lines']:,} lines) | {r['seconds']:.2f} s "
-              f"({r['lines']:,} lines) | {s['seconds']:.2f} s ({s['lines']:,} lines) | "
-              f"+{r['seconds'] - b['seconds']:.2f} s |")
+            cells = []
+            for name in ("baseline", "std_headers_only", "umbrella_only", "resilience"):
+                x = t.get(name)
+                cells.append(f"{x['seconds']:.2f} s ({x['lines']:,} lines)" if x else "—")
+            b, r = t["baseline"], t["resilience"]
+            w(f"| {per['version']} | " + " | ".join(cells) + f" | +{r['seconds'] - b['seconds']:.2f} s |")
         w("")
         w("Standard headers reached through the library: " + ", ".join(f"`<{h}>`" for h in cc["std_headers"]) + ".")
         w("")
@@ -547,7 +593,15 @@ def render(rows: dict, cc: dict | None, info: dict, args: argparse.Namespace) ->
     w(f"- compiler: {info['compiler']}; build type {info['build_type']} (`{info['flags']}`)")
     w(f"- Google Benchmark {info['benchmark_version']} (library built as `{info['benchmark_library_build']}` "
       "by the distribution; the timing loop is inlined from its header)")
-    if info.get("load_min") is not None:
+    if info.get("busy_min") is not None:
+        quiet = info["busy_max"] < 0.5
+        per = ", ".join(f"{p.removeprefix('bench_')} {b:.1f}" for p, b in sorted(info["busy_by_program"].items())
+                        if b is not None)
+        w(f"- other processes kept {info['busy_min']:.1f} to {info['busy_max']:.1f} of the "
+          f"{info['logical_cpus']} CPUs busy around the runs (just before each program: {per}); 1-minute load "
+          f"average {info['load_min']:.2f} to {info['load_max']:.2f}"
+          + ("" if quiet else " — **the machine was shared and busy**: treat the figures as upper bounds"))
+    elif info.get("load_min") is not None:
         quiet = info["load_max"] < 1.0
         w(f"- 1-minute load average while measuring: {info['load_min']:.2f} to {info['load_max']:.2f}"
           + ("" if quiet else " — **the machine was busy**: treat the figures as upper bounds"))
@@ -584,8 +638,11 @@ def main() -> int:
     ap.add_argument("--min-time", type=float, default=0.5, help="--benchmark_min_time per repetition (seconds)")
     ap.add_argument("--filter", help="--benchmark_filter regex passed to every program")
     ap.add_argument("--programs", help="regex selecting the bench_* programs to run")
-    ap.add_argument("--quiet-load", type=float, default=1.0, help="wait for the 1-minute load average to drop below this")
+    ap.add_argument("--quiet-busy", type=float, default=0.3,
+                    help="before each program, wait until other processes keep fewer CPUs busy than this")
     ap.add_argument("--max-wait", type=float, default=120.0, help="longest wait for a quiet machine, per program (s)")
+    ap.add_argument("--merge", help="results JSON of an earlier run (--json): keep its programs that this run does "
+                                    "not run, and its compile cost when this run skips it")
     ap.add_argument("--compile-runs", type=int, default=5)
     ap.add_argument("--no-compile-cost", action="store_true")
     ap.add_argument("--json", help="also save the raw results (all programs) to this file")
@@ -600,9 +657,16 @@ def main() -> int:
         raise SystemExit(f"run.py: no bench_* programs in {build_dir / 'benchmarks'}")
 
     runs = [run_program(exe, args) for exe in programs]
+    cc = None
+    if args.merge:
+        previous = json.loads(Path(args.merge).read_text())
+        fresh = {r["program"] for r in runs}
+        kept = [r for r in previous.get("runs", []) if r["program"] not in fresh]
+        log(f"merging {len(kept)} program(s) from {args.merge}: " + ", ".join(r["program"] for r in kept))
+        runs = sorted(runs + kept, key=lambda r: r["program"])
+        cc = previous.get("compile_cost")
     rows = collect(runs)
 
-    cc = None
     if not args.no_compile_cost:
         compilers = [cache_value(build_dir, "CMAKE_CXX_COMPILER") or "c++"]
         clang = shutil.which("clang++")
@@ -613,7 +677,7 @@ def main() -> int:
     info = machine(runs, build_dir)
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": runs, "compile_cost": cc, "machine": info}, indent=1))
-    write_output(args.output, render(rows, cc, info, args))
+    write_output(args.output, render(rows, runs, cc, info, args))
     return 0
 
 

@@ -2,16 +2,9 @@
 //
 // Compile-cost subject: the umbrella header and one resilient_call -- the pipeline of the design
 // (retry, circuit breaker, bulkhead, per-attempt timeout) around one callable. Compiled by
-// benchmarks/run.py against baseline.cpp, never linked. The policy headers are named as well so that
-// the TU compiles whatever the umbrella holds; once the umbrella includes them these lines cost
-// nothing (#pragma once).
+// benchmarks/run.py against baseline.cpp (and umbrella_only.cpp), never linked.
 
 #include <resilience/resilience.hpp>
-
-#include <resilience/bulkhead.hpp>
-#include <resilience/circuit_breaker.hpp>
-#include <resilience/retry.hpp>
-#include <resilience/timeout.hpp>
 
 namespace rs = resilience;
 using namespace std::chrono_literals;
