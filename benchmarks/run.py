@@ -9,6 +9,7 @@
     python3 benchmarks/run.py --programs bulkhead --merge all.json --no-compile-cost --max-wait 1800
                                                              # ...and re-run one program when quiet
     python3 benchmarks/run.py --output -           # print the generated section instead
+    python3 benchmarks/run.py --results all.json   # re-render saved results, running nothing
 
 What it does:
   1. configures and builds the benchmark programs in a Release build directory (only the
@@ -223,6 +224,14 @@ def parse_name(run_name: str) -> tuple[str, str, int]:
     return "/".join(kept), "", threads
 
 
+# Fields of Google Benchmark's JSON that are not user counters.
+STANDARD_KEYS = {
+    "name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
+    "repetition_index", "threads", "aggregate_name", "aggregate_unit", "iterations", "real_time", "cpu_time",
+    "time_unit", "items_per_second", "bytes_per_second", "error_occurred", "error_message", "label",
+}
+
+
 def collect(runs: list[dict]) -> dict:
     """{(scenario, variant, threads): {ns, real_ns, cpu_ns, cv, items_per_second, program, load}}
 
@@ -241,6 +250,7 @@ def collect(runs: list[dict]) -> dict:
             agg = b.get("aggregate_name")
             unit = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
             if agg == "median":
+                row["counters"] = {k: v for k, v in b.items() if k not in STANDARD_KEYS and isinstance(v, (int, float))}
                 row["real_ns"] = b["real_time"] * unit
                 row["cpu_ns"] = b["cpu_time"] * unit
                 row["ns"] = row["real_ns"] if row["real"] else row["cpu_ns"]
@@ -499,13 +509,15 @@ def render(rows: dict, runs: list[dict], cc: dict | None, info: dict, args: argp
     if singles:
         w("### Other figures")
         w("")
-        w("| benchmark | threads | time per operation | operations per second |")
-        w("|---|---:|---:|---:|")
+        w("| benchmark | threads | time per operation | operations per second | counters |")
+        w("|---|---:|---:|---:|---|")
         for (s, th) in sorted(singles):
             row = singles[(s, th)]
             ops = 1e9 / row["ns"] if row["ns"] else 0.0
             clock_kind = "wall" if row["real"] else "CPU"
-            w(f"| `{s}` | {th} | {fmt_time(row['ns'])} ({clock_kind}) | {ops:,.0f} |")
+            counters = ", ".join(f"{k} {v:,.0f}" if abs(v) >= 100 else f"{k} {v:.2f}"
+                                 for k, v in sorted(row.get("counters", {}).items()))
+            w(f"| `{s}` | {th} | {fmt_time(row['ns'])} ({clock_kind}) | {ops:,.0f} | {counters} |")
         w("")
 
     # Targets.
@@ -641,6 +653,7 @@ def main() -> int:
     ap.add_argument("--quiet-busy", type=float, default=0.3,
                     help="before each program, wait until other processes keep fewer CPUs busy than this")
     ap.add_argument("--max-wait", type=float, default=120.0, help="longest wait for a quiet machine, per program (s)")
+    ap.add_argument("--results", help="render a results JSON written by --json, running nothing")
     ap.add_argument("--merge", help="results JSON of an earlier run (--json): keep its programs that this run does "
                                     "not run, and its compile cost when this run skips it")
     ap.add_argument("--compile-runs", type=int, default=5)
@@ -648,6 +661,12 @@ def main() -> int:
     ap.add_argument("--json", help="also save the raw results (all programs) to this file")
     ap.add_argument("--output", default=str(ROOT / "docs" / "performance.md"), help="markdown file to update, or - for stdout")
     args = ap.parse_args()
+
+    if args.results:
+        saved = json.loads(Path(args.results).read_text())
+        runs = saved["runs"]
+        write_output(args.output, render(collect(runs), runs, saved.get("compile_cost"), saved["machine"], args))
+        return 0
 
     build_dir = Path(args.build_dir)
     if not args.no_build:
