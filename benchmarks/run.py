@@ -196,6 +196,7 @@ def run_program(exe: Path, args: argparse.Namespace) -> dict:
         data["busy_before"] = busy_before
         data["busy_after"] = busy_cpus()
         data["program"] = exe.name
+        data["commit"] = git_commit()
         data["repetitions"] = args.repetitions
         data["min_time"] = args.min_time
         return data
@@ -354,6 +355,18 @@ def compile_cost(compilers: list[str], runs: int) -> dict:
 # --- the machine -----------------------------------------------------------------------------------
 
 
+def git_commit() -> str:
+    """The checked-out commit, marked when tracked files differ from it."""
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], text=True,
+                             capture_output=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               text=True, capture_output=True).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (rev or "unknown") + (" (with uncommitted changes)" if dirty else "")
+
+
 def machine(runs: list[dict], build_dir: Path) -> dict:
     info = {}
     try:
@@ -398,14 +411,7 @@ def machine(runs: list[dict], build_dir: Path) -> dict:
                                                    capture_output=True).stdout.strip() or "unknown"
     except OSError:
         info["benchmark_version"] = "unknown"
-    try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], text=True,
-                             capture_output=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               text=True, capture_output=True).stdout.strip()
-        info["commit"] = rev + (" (with uncommitted changes)" if dirty else "")
-    except OSError:
-        info["commit"] = "unknown"
+    info["commit"] = git_commit()
     loads = [r["load_before"] for r in runs] + [r["load_after"] for r in runs]
     info["load_min"] = min(loads) if loads else None
     info["load_max"] = max(loads) if loads else None
@@ -452,7 +458,9 @@ def render(rows: dict, runs: list[dict], cc: dict | None, info: dict, args: argp
     how = "; ".join(f"median of {reps} repetitions (`--benchmark_min_time={mt}`)" for reps, mt in settings)
     dates = sorted(r.get("context", {}).get("date", "")[:16].replace("T", " ") for r in runs)
     when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-    w(f"Measured {when} (UTC) at commit `{info['commit']}`: {how}; {info['build_type']} build.")
+    commits = sorted({r.get("commit", info["commit"]) for r in runs})
+    at = ", ".join(f"`{c}`" for c in commits)
+    w(f"Measured {when} (UTC) at commit{'s' if len(commits) > 1 else ''} {at}: {how}; {info['build_type']} build.")
     w("")
 
     # Per-call table.
