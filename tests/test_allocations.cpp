@@ -31,6 +31,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 // ThreadSanitizer's runtime defines the global allocation functions itself (a second definition does not
 // link), so under TSan the count comes from the sanitizer's allocation hook instead, which sees every
 // allocation, operator new included.
@@ -297,7 +299,10 @@ TEST_CASE("circuit_breaker allocates nothing when closed, when open, or shared b
 }
 
 TEST_CASE("dead_letter allocates nothing when there is nothing to write", "[allocations]") {
-    const auto path = (std::filesystem::temp_directory_path() / "resilience-test-allocations.jsonl").string();
+    // Unique per process: several builds of this test may run at once on one machine.
+    const auto path = (std::filesystem::temp_directory_path() /
+                       ("resilience-test-allocations-" + std::to_string(::getpid()) + ".jsonl"))
+                          .string();
     std::filesystem::remove(path);
     {
         rs::file_sink sink{path};
