@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -51,9 +52,10 @@ place geocode(std::string_view address, rs::duration /*timeout*/) {
 struct print_refusals {
     void on_event(const rs::event& e) const {
         if (e.type != rs::event_type::rejected && e.type != rs::event_type::timeout) return;
-        const std::string_view kind = rs::to_string(e.kind);
-        std::printf("  refused by %.*s: %.*s (retry after %lld ms)\n", static_cast<int>(e.name.size()), e.name.data(),
-                    static_cast<int>(kind.size()), kind.data(),
+        // Copies: a view in an event may be empty with a null data(), which printf's %.*s must not see.
+        const std::string name(e.name);
+        const std::string kind(rs::to_string(e.kind));
+        std::printf("  refused by %s: %s (retry after %lld ms)\n", name.c_str(), kind.c_str(),
                     static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(e.delay).count()));
     }
 };
