@@ -21,5 +21,11 @@ function(resilience_set_warnings target)
         target_compile_options(${target} PRIVATE /W4 /WX /permissive-)
     else()
         target_compile_options(${target} PRIVATE ${RESILIENCE_WARNING_FLAGS})
+        # g++ 12's optimiser reports false -Wrestrict errors inside libstdc++'s std::string (GCC bug
+        # 105329): they are about the standard library, not ours, and appear only at -O2/-O3.
+        if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_GREATER_EQUAL 12
+           AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+            target_compile_options(${target} PRIVATE -Wno-restrict)
+        endif()
     endif()
 endfunction()
