@@ -51,6 +51,15 @@ std::uint64_t all_allocations_during(F&& f) {
     return all_allocations.load() - before;
 }
 
+/// One real allocation and deallocation, for tests that first prove the counter counts. Through
+/// volatile function pointers: an optimiser may remove a `delete new int` pair (C++14 lets it), and
+/// g++ does at -O2.
+inline void allocate_once() {
+    void* (*volatile alloc)(std::size_t) = static_cast<void* (*)(std::size_t)>(&::operator new);
+    void (*volatile dealloc)(void*) noexcept = static_cast<void (*)(void*) noexcept>(&::operator delete);
+    dealloc(alloc(sizeof(int)));
+}
+
 namespace detail {
 inline void count() noexcept {
     ++thread_allocations;
