@@ -172,7 +172,6 @@ config_result run_configuration(const scenario& s, const configuration& c, const
     // One-second failure counts, for recovery times.
     const auto nsec = static_cast<std::size_t>(std::ceil(s.duration_s)) + 1;
     std::vector<std::uint64_t> sec_inv(nsec, 0), sec_fail(nsec, 0);
-    double last_open_rejection_s = -1;
     std::vector<double> open_rejection_times;
 
     sink_type sink;
@@ -300,10 +299,7 @@ config_result run_configuration(const scenario& s, const configuration& c, const
 
     // Dead letters: every failed invocation's id must be in the sink.
     std::unordered_set<std::string> captured;
-    for_each_dead_letter(sink, [&](std::string_view id, double at_s) {
-        (void)at_s;
-        captured.emplace(id);
-    });
+    for (const auto& id : sink.ids_) captured.emplace(id);
     out.dead_letters = captured.size();
     for (const auto& id : failed_ids)
         if (captured.count(id)) ++out.failed_captured;
@@ -354,7 +350,6 @@ config_result run_configuration(const scenario& s, const configuration& c, const
         }
         out.recoveries.push_back(rec);
     }
-    (void)last_open_rejection_s;
     out.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     out.cpu_seconds = thread_cpu_seconds() - cpu0;
     return out;

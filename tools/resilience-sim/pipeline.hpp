@@ -141,11 +141,6 @@ inline void build_pipeline(resilience::manual_clock& clock, std::optional<breake
     call.emplace(clock, dl, overall, retry, br, per_attempt);
 }
 
-template <class F>
-void for_each_dead_letter(sink_type& s, F&& f) {
-    for (std::size_t i = 0; i < s.ids_.size(); ++i) f(std::string_view(s.ids_[i]), 0.0);
-}
-
 /// Counts dead letters per time bucket, from each record's wall-clock time (every environment's
 /// manual_clock maps `t0` to the same wall time).
 inline void dead_letters_per_bucket(sink_type& s, resilience::time_point t0, double bucket_s,
